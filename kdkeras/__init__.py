@@ -1,0 +1,6 @@
+"""kdkeras: knowledge distillation for TensorFlow/Keras, down to the edge."""
+
+from kdkeras import data, losses, models
+from kdkeras.distillers import Distiller
+
+__version__ = "0.1.0"

@@ -1,0 +1,40 @@
+"""What every kdkeras command shares: one clear line and exit 2 on bad input."""
+
+import os
+import sys
+
+from kdkeras.data.datasets import DatasetError
+
+USAGE_EXIT_CODE = 2
+
+
+class UsageError(ValueError):
+    """Bad input from the user: a flag, a file or a combination of them.
+
+    The message names the flag or file and says what was expected; the
+    command prints it as one line and exits with status 2.
+    """
+
+
+def quiet_tensorflow_logs():
+    """Keeps TensorFlow's C++ start-up chatter out of a command's output."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run(main):
+    """Wraps an absl `main(argv)`: user errors become one line and exit 2."""
+
+    def wrapped(argv):
+        try:
+            return main(argv)
+        except (UsageError, DatasetError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(USAGE_EXIT_CODE)
+
+    return wrapped
+
+
+def check(condition, message):
+    """Raises `UsageError(message)` unless `condition`."""
+    if not condition:
+        raise UsageError(message)

@@ -1,0 +1,200 @@
+"""Train, validation and test `tf.data` pipelines by dataset name."""
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from kdkeras.data import mnist_sample
+
+# Per-channel (mean, std) on the 0-1 scale, used as each model's first layer.
+NORMALIZATION = {
+    "mnist": ((0.1307,), (0.3081,)),
+    "mnist_sample": ((0.1307,), (0.3081,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+TFDS_NAMES = ("mnist", "cifar10", "cifar100")
+NAMES = ("mnist_sample",) + TFDS_NAMES + ("imagefolder:PATH",)
+
+
+class DatasetError(ValueError):
+    """A dataset name, folder or file that cannot be used; the message says why."""
+
+
+@dataclasses.dataclass
+class DatasetInfo:
+    """What a model needs to know about a dataset."""
+
+    name: str
+    input_shape: tuple
+    num_classes: int
+    num_train: int
+    num_test: int
+    num_validation: int = 0
+    normalization: tuple = None
+
+
+@dataclasses.dataclass
+class Splits:
+    """Batched pipelines yielding `(pixels, label)`; pixels are raw 0-255 floats."""
+
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+    info: DatasetInfo
+    validation: tf.data.Dataset = None
+
+
+def _from_arrays(x, y):
+    return tf.data.Dataset.from_tensor_slices((x, y))
+
+
+def _load_mnist_sample():
+    (x_train, y_train), (x_test, y_test) = mnist_sample.load_arrays()
+    return _from_arrays(x_train, y_train), _from_arrays(x_test, y_test), len(y_train), len(y_test), 10
+
+
+def _load_tfds(name, data_dir):
+    import tensorflow_datasets as tfds
+
+    try:
+        (train, test), info = tfds.load(
+            name, split=["train", "test"], as_supervised=True, with_info=True, data_dir=data_dir
+        )
+    except Exception as error:  # tfds raises many kinds for a missing download
+        raise DatasetError(
+            f"--dataset={name}: tensorflow-datasets could not load it ({type(error).__name__}); "
+            "it needs the network or a prepared --data_dir / TFDS_DATA_DIR"
+        ) from None
+    return (
+        train,
+        test,
+        info.splits["train"].num_examples,
+        info.splits["test"].num_examples,
+        info.features["label"].num_classes,
+    )
+
+
+def _load_image_folder(root):
+    import tensorflow_datasets as tfds
+
+    for split in ("train", "test"):
+        folder = os.path.join(root, split)
+        if not os.path.isdir(folder):
+            raise DatasetError(f"--dataset=imagefolder:{root}: expected a folder {folder} of class folders")
+    try:
+        builder = tfds.ImageFolder(root)
+    except Exception as error:
+        raise DatasetError(f"--dataset=imagefolder:{root}: cannot read it as an image folder ({error})") from None
+    splits = builder.info.splits
+    if "train" not in splits or "test" not in splits or not splits["train"].num_examples:
+        raise DatasetError(f"--dataset=imagefolder:{root}: expected images in train/<class>/ and test/<class>/")
+    train = builder.as_dataset(split="train", as_supervised=True, shuffle_files=False)
+    test = builder.as_dataset(split="test", as_supervised=True, shuffle_files=False)
+    return (
+        train,
+        test,
+        splits["train"].num_examples,
+        splits["test"].num_examples,
+        builder.info.features["label"].num_classes,
+    )
+
+
+def _image_shape(dataset, name):
+    for image, _ in dataset.take(1):
+        return tuple(int(d) for d in image.shape)
+    raise DatasetError(f"--dataset={name}: the training split is empty")
+
+
+def augment_cifar(image, label):
+    """Random crop after 4-pixel zero padding, and a random horizontal flip."""
+    height, width, channels = image.shape
+    padded = tf.pad(image, [[4, 4], [4, 4], [0, 0]])
+    image = tf.image.random_crop(padded, [height, width, channels])
+    return tf.image.random_flip_left_right(image), label
+
+
+def load(
+    name,
+    batch_size=128,
+    augment=False,
+    data_dir=None,
+    validation_fraction=0.0,
+    seed=0,
+    shuffle_buffer=10_000,
+):
+    """Returns `Splits` of batched `tf.data` pipelines for dataset `name`.
+
+    Args:
+        name: `mnist_sample` (embedded, offline), `mnist`, `cifar10`,
+            `cifar100` (tensorflow-datasets), or `imagefolder:PATH` with
+            `PATH/train/<class>/*` and `PATH/test/<class>/*` images.
+        batch_size: global batch size.
+        augment: random crop after 4-pixel padding and horizontal flip on the
+            training split (the CIFAR recipe; leave it off for digits).
+        data_dir: where tensorflow-datasets keeps prepared data.
+        validation_fraction: the share of the training split held out,
+            deterministically by `seed`, as `validation` (for tuning).
+        seed: seed of the split, the shuffling and the augmentation.
+        shuffle_buffer: size of the shuffle buffer of the training split.
+
+    Raises:
+        DatasetError: unknown name, missing download, unusable folder.
+    """
+    if name == "mnist_sample":
+        train, test, num_train, num_test, num_classes = _load_mnist_sample()
+    elif name in TFDS_NAMES:
+        train, test, num_train, num_test, num_classes = _load_tfds(name, data_dir)
+    elif name.startswith("imagefolder:") and len(name) > len("imagefolder:"):
+        train, test, num_train, num_test, num_classes = _load_image_folder(name[len("imagefolder:") :])
+    else:
+        raise DatasetError(f"--dataset={name}: expected one of {', '.join(NAMES)}")
+    if not 0.0 <= validation_fraction < 1.0:
+        raise DatasetError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+
+    input_shape = _image_shape(train, name)
+
+    def to_float(image, label):
+        return tf.cast(tf.ensure_shape(image, input_shape), tf.float32), tf.cast(label, tf.int64)
+
+    train = train.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    test = test.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).cache()
+
+    validation, num_validation = None, 0
+    if validation_fraction > 0:
+        num_validation = int(round(num_train * validation_fraction))
+        held_out = np.random.default_rng(seed).permutation(num_train)[:num_validation]
+        is_held_out = tf.constant(np.isin(np.arange(num_train), held_out))
+
+        def held_out_part(index, example):
+            return tf.gather(is_held_out, index)
+
+        def kept_part(index, example):
+            return tf.logical_not(tf.gather(is_held_out, index))
+
+        def drop_index(index, example):
+            return example
+
+        indexed = train.enumerate()
+        validation = indexed.filter(held_out_part).map(drop_index)
+        train = indexed.filter(kept_part).map(drop_index)
+        num_train -= num_validation
+        validation = validation.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    train = train.shuffle(min(shuffle_buffer, num_train), seed=seed, reshuffle_each_iteration=True)
+    if augment:
+        train = train.map(augment_cifar, num_parallel_calls=tf.data.AUTOTUNE)
+    train = train.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    test = test.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    base_name = name.split(":", 1)[0]
+    info = DatasetInfo(
+        name=name,
+        input_shape=input_shape,
+        num_classes=int(num_classes),
+        num_train=int(num_train),
+        num_test=int(num_test),
+        num_validation=num_validation,
+        normalization=NORMALIZATION.get(base_name),
+    )
+    return Splits(train=train, test=test, info=info, validation=validation)

@@ -1,0 +1,56 @@
+"""Writing files so that an interrupted run never leaves half of one."""
+
+import json
+import os
+import tempfile
+
+
+def _temporary_beside(path, suffix):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
+    os.close(handle)
+    return temporary
+
+
+def replace_atomic(path, write):
+    """Calls `write(temporary_path)`, then renames the result onto `path`.
+
+    The rename is atomic on POSIX, so `path` holds either its old content or
+    the complete new one, never a part.
+    """
+    suffix = os.path.splitext(path)[1]
+    temporary = _temporary_beside(path, suffix)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def write_json_atomic(path, payload):
+    """Writes `payload` as indented JSON to `path`, atomically."""
+
+    def write(temporary):
+        with open(temporary, "w") as f:
+            json.dump(payload, f, indent=2, sort_keys=False)
+            f.write("\n")
+
+    replace_atomic(path, write)
+
+
+def write_bytes_atomic(path, data):
+    """Writes `data` to `path`, atomically."""
+
+    def write(temporary):
+        with open(temporary, "wb") as f:
+            f.write(data)
+
+    replace_atomic(path, write)
+
+
+def save_model_atomic(model, path):
+    """Saves a Keras model as `.keras` to `path`, atomically."""
+    replace_atomic(path, model.save)
