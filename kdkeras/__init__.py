@@ -1,6 +1,12 @@
 """kdkeras: knowledge distillation for TensorFlow/Keras, down to the edge."""
 
 from kdkeras import data, losses, models
-from kdkeras.distillers import Distiller
+from kdkeras.distillers import (
+    Distiller,
+    GrowingStudentDistiller,
+    VirtualTeacher,
+    VirtualTeacherDistiller,
+    WiseStudentDistiller,
+)
 
 __version__ = "0.1.0"

@@ -66,7 +66,7 @@ def lift_true_class(teacher_logits, labels, margin=1.0):
     """
     logits = tf.cast(teacher_logits, tf.float32)
     labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
-    true_class = tf.one_hot(labels, tf.shape(logits)[-1], dtype=tf.bool)
+    true_class = tf.one_hot(labels, tf.shape(logits)[-1]) > 0
     lifted = tf.reduce_max(logits, axis=-1, keepdims=True) + margin
     corrected = tf.where(true_class, lifted, logits)
     return tf.where(misclassified(logits, labels)[:, None], corrected, logits)
@@ -81,8 +81,8 @@ def swap_true_class(teacher_logits, labels):
     logits = tf.cast(teacher_logits, tf.float32)
     labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
     num_classes = tf.shape(logits)[-1]
-    true_class = tf.one_hot(labels, num_classes, dtype=tf.bool)
-    top_class = tf.one_hot(tf.argmax(logits, axis=-1, output_type=tf.int32), num_classes, dtype=tf.bool)
+    true_class = tf.one_hot(labels, num_classes) > 0
+    top_class = tf.one_hot(tf.argmax(logits, axis=-1, output_type=tf.int32), num_classes) > 0
     true_value = tf.reduce_sum(tf.where(true_class, logits, 0.0), axis=-1, keepdims=True)
     top_value = tf.reduce_max(logits, axis=-1, keepdims=True)
     swapped = tf.where(true_class, top_value, tf.where(top_class, true_value, logits))
@@ -116,7 +116,7 @@ def virtual_teacher_logits(labels, num_classes, correct_prob):
     """
     labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
     other = (1.0 - correct_prob) / (num_classes - 1)
-    probs = tf.where(tf.one_hot(labels, num_classes, dtype=tf.bool), correct_prob, other)
+    probs = tf.where(tf.one_hot(labels, num_classes) > 0, correct_prob, other)
     return tf.math.log(probs)
 
 

@@ -67,13 +67,16 @@ def _load_tfds(name, data_dir):
             f"--dataset={name}: tensorflow-datasets could not load it ({type(error).__name__}); "
             "it needs the network or a prepared --data_dir / TFDS_DATA_DIR"
         ) from None
-    return (
-        train,
-        test,
-        info.splits["train"].num_examples,
-        info.splits["test"].num_examples,
-        info.features["label"].num_classes,
-    )
+    return train, test, _num_examples(info, "train", train), _num_examples(info, "test", test), info.features["label"].num_classes
+
+
+def _num_examples(info, split, dataset):
+    """The split's size from the dataset info, else counted (tfds mock data has no split info)."""
+    try:
+        return info.splits[split].num_examples
+    except KeyError:
+        cardinality = int(dataset.cardinality())
+        return cardinality if cardinality >= 0 else int(dataset.reduce(0, lambda count, _: count + 1))
 
 
 def _load_image_folder(root):

@@ -1,3 +1,6 @@
 """Distillation methods, each a `keras.Model` with its own `train_step`."""
 
 from kdkeras.distillers.distiller import Distiller
+from kdkeras.distillers.growing_student_distiller import GrowingStudentDistiller
+from kdkeras.distillers.virtual_teacher_distiller import VirtualTeacher, VirtualTeacherDistiller
+from kdkeras.distillers.wise_student_distiller import WiseStudentDistiller

@@ -1,0 +1,88 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kdkeras import data
+from kdkeras.data import mnist_sample
+
+SHARED_MNIST = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "datasets", "mnist")
+
+
+def test_mnist_sample_is_a_deterministic_stratified_split():
+    (x_train, y_train), (x_test, y_test) = mnist_sample.load_arrays()
+    assert x_train.shape == (8000, 28, 28, 1) and x_test.shape == (2000, 28, 28, 1)
+    assert x_train.dtype == np.uint8
+    train_share = np.bincount(y_train, minlength=10) / np.bincount(np.concatenate([y_train, y_test]), minlength=10)
+    np.testing.assert_allclose(train_share, 0.8, atol=0.002)
+    (x_again, y_again), _ = mnist_sample.load_arrays()
+    np.testing.assert_array_equal(y_train, y_again)
+    np.testing.assert_array_equal(x_train[:50], x_again[:50])
+
+
+@pytest.mark.skipif(not os.path.isdir(SHARED_MNIST), reason="../shared/datasets/mnist is absent")
+def test_embedded_sample_is_the_shared_mnist_test_set():
+    shared = mnist_sample.read_idx(os.path.join(SHARED_MNIST, mnist_sample.LABELS_FILE))
+    embedded = mnist_sample.read_idx(os.path.join(mnist_sample.DIRECTORY, mnist_sample.LABELS_FILE))
+    np.testing.assert_array_equal(shared, embedded)
+
+
+def test_load_mnist_sample_yields_raw_pixels_in_batches():
+    splits = data.load("mnist_sample", batch_size=64, validation_fraction=0.1)
+    assert splits.info.input_shape == (28, 28, 1) and splits.info.num_classes == 10
+    assert (splits.info.num_train, splits.info.num_validation, splits.info.num_test) == (7200, 800, 2000)
+    images, labels = next(iter(splits.train))
+    assert images.shape == (64, 28, 28, 1) and images.dtype == tf.float32 and labels.dtype == tf.int64
+    assert float(tf.reduce_max(images)) > 1.0
+    assert sum(int(y.shape[0]) for _, y in splits.validation) == 800
+    assert sum(int(y.shape[0]) for _, y in splits.test) == 2000
+
+
+@pytest.mark.parametrize("name, shape, classes", [("mnist", (28, 28, 1), 10), ("cifar10", (32, 32, 3), 10), ("cifar100", (32, 32, 3), 100)])
+def test_tfds_path_on_mock_data(name, shape, classes):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=20):
+        splits = data.load(name, batch_size=8, augment=name != "mnist")
+        images, labels = next(iter(splits.train))
+    assert splits.info.input_shape == shape and splits.info.num_classes == classes
+    assert images.shape == (8,) + shape and labels.dtype == tf.int64
+
+
+def make_image_folder(root, shape=(12, 12, 3), classes=("cat", "dog"), per_class=3):
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for name in classes:
+            folder = os.path.join(root, split, name)
+            os.makedirs(folder)
+            for i in range(per_class):
+                pixels = rng.integers(0, 255, size=shape, dtype=np.uint8)
+                tf.io.write_file(os.path.join(folder, f"{i}.png"), tf.io.encode_png(pixels))
+    return root
+
+
+def test_image_folder(tmp_path):
+    root = make_image_folder(str(tmp_path / "images"))
+    splits = data.load(f"imagefolder:{root}", batch_size=4, augment=True)
+    assert splits.info.input_shape == (12, 12, 3) and splits.info.num_classes == 2
+    assert splits.info.num_train == 6 and splits.info.num_test == 6
+    assert sum(int(y.shape[0]) for _, y in splits.train) == 6
+
+
+def test_augmentation_keeps_shape_and_pixel_range():
+    image = tf.random.uniform((32, 32, 3), 0, 255)
+    augmented, label = data.augment_cifar(image, 3)
+    assert augmented.shape == (32, 32, 3) and label == 3
+    assert float(tf.reduce_min(augmented)) >= 0.0
+
+
+@pytest.mark.parametrize("name", ["mnist_samples", "imagefolder:", "cifar1000"])
+def test_unknown_dataset_names_the_flag(name):
+    with pytest.raises(data.DatasetError, match="--dataset"):
+        data.load(name)
+
+
+def test_image_folder_without_splits_names_the_flag(tmp_path):
+    with pytest.raises(data.DatasetError, match="--dataset=imagefolder"):
+        data.load(f"imagefolder:{tmp_path}")

@@ -1,0 +1,111 @@
+import keras
+import numpy as np
+import tensorflow as tf
+
+import kdkeras
+from kdkeras.distillers.conftest import assert_same, tiny_model, weights_of
+
+
+def softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_distiller_learns_and_leaves_teacher_unchanged(problem):
+    x, y = problem
+    teacher = tiny_model(1)
+    teacher.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    teacher.fit(x, y, epochs=30, verbose=0)
+    before = weights_of(teacher)
+    distiller = kdkeras.Distiller(tiny_model(2), teacher, temperature=2.0, alpha=0.5)
+    distiller.compile(optimizer=keras.optimizers.Adam(0.01), metrics=["accuracy"])
+    history = distiller.fit(x, y, batch_size=32, epochs=15, verbose=0)
+    assert history.history["accuracy"][-1] > 0.8  # chance is 1/3
+    assert {"loss", "student_loss", "distillation_loss", "accuracy"} <= set(history.history)
+    assert_same(before, weights_of(teacher))
+    assert not teacher.trainable
+
+
+def test_loss_is_the_hand_computed_kd_loss(problem):
+    x, y = problem
+    teacher, student = tiny_model(1), tiny_model(2)
+    distiller = kdkeras.Distiller(student, teacher, temperature=3.0, alpha=0.7)
+    distiller.compile(optimizer="sgd")
+    logs = distiller.evaluate(x[:64], y[:64], batch_size=64, return_dict=True, verbose=0)
+    zt = np.asarray(teacher(x[:64])).astype("float64")
+    zs = np.asarray(student(x[:64])).astype("float64")
+    p, q = softmax(zt / 3.0), softmax(zs / 3.0)
+    kd = 9.0 * np.sum(p * np.log(p / q), -1)
+    ce = -np.log(softmax(zs)[np.arange(64), y[:64]])
+    assert logs["loss"] == np.float32(logs["loss"])
+    np.testing.assert_allclose(logs["loss"], np.mean(0.3 * ce + 0.7 * kd), rtol=1e-4)
+    np.testing.assert_allclose(logs["distillation_loss"], np.mean(kd), rtol=1e-4)
+    np.testing.assert_allclose(logs["student_loss"], np.mean(ce), rtol=1e-4)
+
+
+def test_sgd_step_follows_gradient_of_the_batch_mean(problem):
+    x, y = problem
+    teacher, student = tiny_model(1), tiny_model(2)
+    reference = tiny_model(2)
+    distiller = kdkeras.Distiller(student, teacher, temperature=2.0, alpha=0.5)
+    distiller.compile(optimizer=keras.optimizers.SGD(0.1))
+    distiller.fit(x[:32], y[:32], batch_size=32, epochs=1, verbose=0, shuffle=False)
+    kl = keras.losses.KLDivergence()
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with tf.GradientTape() as tape:
+        zs = reference(x[:32])
+        zt = teacher(x[:32])
+        loss = 0.5 * ce(y[:32], zs) + 0.5 * 4.0 * kl(tf.nn.softmax(zt / 2.0), tf.nn.softmax(zs / 2.0))
+    grads = tape.gradient(loss, reference.trainable_variables)
+    for variable, grad, updated in zip(reference.trainable_variables, grads, student.trainable_variables):
+        np.testing.assert_allclose(np.asarray(updated), np.asarray(variable) - 0.1 * np.asarray(grad), atol=2e-5)
+
+
+def test_precomputed_teacher_logits_give_the_same_update(problem):
+    x, y = problem
+    teacher = tiny_model(1)
+    logits = np.asarray(teacher(x))
+    results = []
+    for inputs in (x, {"images": x, "teacher_logits": logits}):
+        distiller = kdkeras.Distiller(tiny_model(2), teacher)
+        distiller.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+        distiller.fit(inputs, y, batch_size=64, epochs=2, verbose=0, shuffle=False)
+        results.append(weights_of(distiller.student))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_alpha_zero_is_plain_cross_entropy(problem):
+    x, y = problem
+    distiller = kdkeras.Distiller(tiny_model(2), tiny_model(1), alpha=0.0)
+    distiller.compile(optimizer="sgd")
+    logs = distiller.evaluate(x, y, batch_size=len(x), return_dict=True, verbose=0)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, distiller.student(x))
+    np.testing.assert_allclose(logs["loss"], float(ce), rtol=1e-5)
+
+
+def test_saving_the_distiller_and_the_student(problem, tmp_path):
+    x, y = problem
+    distiller = kdkeras.Distiller(tiny_model(2), tiny_model(1), temperature=5.0, alpha=0.25)
+    distiller.compile(optimizer="adam", metrics=["accuracy"])
+    distiller.fit(x, y, epochs=1, verbose=0)
+    distiller.save(tmp_path / "distiller.keras")
+    restored = keras.models.load_model(tmp_path / "distiller.keras")
+    assert isinstance(restored, kdkeras.Distiller)
+    assert (restored.temperature, restored.alpha) == (5.0, 0.25)
+    np.testing.assert_allclose(np.asarray(restored.predict(x, verbose=0)), np.asarray(distiller.predict(x, verbose=0)), atol=1e-6)
+    distiller.save_student(str(tmp_path / "student.keras"))
+    student = keras.models.load_model(tmp_path / "student.keras")
+    assert type(student) is keras.Sequential
+    np.testing.assert_allclose(np.asarray(student(x)), np.asarray(distiller.student(x)), atol=1e-6)
+
+
+def test_invalid_arguments_are_rejected():
+    import pytest
+
+    with pytest.raises(ValueError, match="alpha"):
+        kdkeras.Distiller(tiny_model(2), tiny_model(1), alpha=1.5)
+    with pytest.raises(ValueError, match="temperature"):
+        kdkeras.Distiller(tiny_model(2), tiny_model(1), temperature=0)
+    with pytest.raises(ValueError):
+        kdkeras.Distiller(tiny_model(2, num_classes=4), tiny_model(1))

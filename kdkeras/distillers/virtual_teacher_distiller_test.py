@@ -1,0 +1,37 @@
+import keras
+import numpy as np
+import pytest
+
+import kdkeras
+from kdkeras.distillers.conftest import tiny_model
+
+
+def test_loss_uses_the_virtual_teacher_distribution(problem):
+    x, y = problem[0][:64], problem[1][:64]
+    student = tiny_model(2)
+    distiller = kdkeras.VirtualTeacherDistiller(student, correct_prob=0.95, temperature=2.0, alpha=0.5)
+    distiller.compile(optimizer="sgd")
+    logs = distiller.evaluate(x, y, batch_size=64, return_dict=True, verbose=0)
+    p_v = np.where(np.eye(3)[y] > 0, 0.95, 0.025)
+    p_vt = p_v**0.5 / np.sum(p_v**0.5, -1, keepdims=True)
+    zs = np.asarray(student(x)).astype("float64") / 2.0
+    q = np.exp(zs - zs.max(-1, keepdims=True))
+    q /= q.sum(-1, keepdims=True)
+    kd = 4.0 * np.sum(p_vt * np.log(p_vt / q), -1)
+    np.testing.assert_allclose(logs["distillation_loss"], np.mean(kd), rtol=1e-4)
+
+
+def test_trains_without_a_teacher_network(problem, tmp_path):
+    x, y = problem
+    distiller = kdkeras.VirtualTeacherDistiller(tiny_model(2))
+    distiller.compile(optimizer=keras.optimizers.Adam(0.01), metrics=["accuracy"])
+    history = distiller.fit(x, y, epochs=10, verbose=0)
+    assert history.history["accuracy"][-1] > 0.8
+    assert distiller.teacher.weights == []
+    distiller.save(tmp_path / "tfkd.keras")
+    assert keras.models.load_model(tmp_path / "tfkd.keras").correct_prob == 0.9
+
+
+def test_correct_prob_below_point_nine_is_rejected():
+    with pytest.raises(ValueError, match="correct_prob"):
+        kdkeras.VirtualTeacherDistiller(tiny_model(2), correct_prob=0.5)

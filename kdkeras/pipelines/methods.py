@@ -1,0 +1,150 @@
+"""Each KD method as the sequence of trainings it makes (KD_METHODS.md).
+
+A method is a function `method(run) -> dict` that trains its models through
+`run` (a `kdkeras.pipelines.run.Run`) and returns the roles of the models
+the results should name: `{"teacher": role, "student": role}` and extras.
+The registry `METHODS` maps `--method` values to them.
+"""
+
+from kdkeras import models
+from kdkeras.cli import UsageError
+from kdkeras.distillers import Distiller, GrowingStudentDistiller, VirtualTeacherDistiller, WiseStudentDistiller
+
+
+def _blkd(run, teacher):
+    config = run.config
+    return lambda student: Distiller(student, teacher, config.temperature, config.alpha)
+
+
+def nokd(run):
+    """The student alone, on the labels: the baseline every method must beat."""
+    run.train_plain("student", run.config.student, run.config.epochs)
+    return {"teacher": None, "student": "student"}
+
+
+def blkd(run):
+    """Baseline KD (Hinton 2015): a trained teacher teaches the student."""
+    teacher = run.teacher()
+    run.distill("student", run.config.student, _blkd(run, teacher), run.config.epochs, ["teacher"])
+    return {"teacher": "teacher", "student": "student"}
+
+
+def takd(run):
+    """Teacher-assistant KD: teacher -> assistants (largest first) -> student, each link BLKD."""
+    config = run.config
+    previous_role, previous = "teacher", run.teacher()
+    for index, arch in enumerate(config.assistants, start=1):
+        role = f"assistant{index}"
+        previous = run.distill(role, arch, _blkd(run, previous), config.epochs, [previous_role])
+        previous_role = role
+    run.distill("student", config.student, _blkd(run, previous), config.epochs, [previous_role])
+    return {"teacher": "teacher", "student": "student"}
+
+
+def rekd(run):
+    """Reversed KD: the small model, trained first, teaches the large one."""
+    config = run.config
+    small = run.train_plain("teacher", config.student, config.teacher_epochs)
+    run.distill("student", config.teacher, _blkd(run, small), config.epochs, ["teacher"])
+    return {"teacher": "teacher", "student": "student"}
+
+
+def dekd(run):
+    """Defective KD: a teacher stopped early teaches the student."""
+    config = run.config
+    if config.teacher_checkpoint:
+        teacher = run.teacher()
+    else:
+        teacher = run.train_plain(
+            "teacher", config.teacher, config.teacher_epochs, stop_at_accuracy=config.defective_teacher_accuracy
+        )
+    run.distill("student", config.student, _blkd(run, teacher), config.epochs, ["teacher"])
+    return {"teacher": "teacher", "student": "student"}
+
+
+def tfkd_self(run):
+    """Teacher-free KD (self): a trained copy of the student's architecture teaches it."""
+    config = run.config
+    teacher = run.train_plain("teacher", config.student, config.teacher_epochs)
+    run.distill("student", config.student, _blkd(run, teacher), config.epochs, ["teacher"])
+    return {"teacher": "teacher", "student": "student"}
+
+
+def tfkd_reg(run):
+    """Teacher-free KD (regularisation): a virtual teacher, no network trained as teacher."""
+    config = run.config
+
+    def make(student):
+        return VirtualTeacherDistiller(student, config.tfkd_correct_prob, config.temperature, config.alpha)
+
+    run.distill("student", config.student, make, config.epochs, ["virtual_teacher"])
+    return {"teacher": None, "student": "student"}
+
+
+def wskd(run):
+    """Wise Student KD: BLKD plus a second, masked update on the teacher's errors."""
+    config = run.config
+    teacher = run.teacher()
+
+    def make(student):
+        return WiseStudentDistiller(
+            student,
+            teacher,
+            config.temperature,
+            config.alpha,
+            beta=config.wskd_beta,
+            correction=config.wskd_correction,
+            margin=config.wskd_margin,
+        )
+
+    run.distill("student", config.student, make, config.epochs, ["teacher"])
+    return {"teacher": "teacher", "student": "student"}
+
+
+def check_growing(run, stages):
+    """Raises `UsageError` unless `stages` grow strictly in parameter count."""
+    info = run.splits.info
+    sizes = [models.count_params(models.get(a, info.input_shape, info.num_classes)) for a in stages]
+    for (small, small_size), (large, large_size) in zip(zip(stages, sizes), zip(stages[1:], sizes[1:])):
+        if large_size <= small_size:
+            raise UsageError(
+                f"--stages={','.join(stages)}: stages must grow in size, smallest first, "
+                f"but {large} ({large_size} parameters) follows {small} ({small_size})"
+            )
+
+
+def gskd(run):
+    """Growing Student KD: stage 1 by BLKD, each larger stage from teacher and previous stage."""
+    config = run.config
+    stages = list(config.stages)
+    if config.grow_to_teacher and stages[-1] != config.teacher:
+        stages.append(config.teacher)
+    check_growing(run, stages)
+    teacher = run.teacher()
+    previous = run.distill("stage1", stages[0], _blkd(run, teacher), config.epochs, ["teacher"])
+    for index, arch in enumerate(stages[1:], start=2):
+        earlier = previous
+
+        def make(student, earlier=earlier):
+            return GrowingStudentDistiller(
+                student, teacher, earlier, config.temperature, config.alpha, gamma=config.gskd_gamma
+            )
+
+        previous = run.distill(f"stage{index}", arch, make, config.epochs, ["teacher", f"stage{index - 1}"])
+    roles = {"teacher": "teacher", "student": f"stage{len(stages)}"}
+    if config.grow_to_teacher:
+        roles["new_teacher"] = f"stage{len(stages)}"
+    return roles
+
+
+METHODS = {
+    "nokd": nokd,
+    "blkd": blkd,
+    "takd": takd,
+    "rekd": rekd,
+    "dekd": dekd,
+    "tfkd_self": tfkd_self,
+    "tfkd_reg": tfkd_reg,
+    "wskd": wskd,
+    "gskd": gskd,
+}
