@@ -1,0 +1,81 @@
+"""Each method's pipeline, held to its definition in KD_METHODS.md."""
+
+import csv
+
+import pytest
+
+from kdkeras.cli import UsageError
+from kdkeras.config import TrainConfig
+from kdkeras.train import train
+
+
+def config(tmp_path, **changes):
+    settings = dict(
+        dataset="mnist_sample",
+        teacher="plain2",
+        student="plain2",
+        epochs=1,
+        teacher_epochs=1,
+        batch_size=256,
+        optimizer="adam",
+        learning_rate=0.01,
+        verbose=0,
+        output_dir=str(tmp_path / "run"),
+    )
+    settings.update(changes)
+    return TrainConfig(**settings).validate()
+
+
+def roles(results):
+    return [(m["role"], m["arch"]) for m in results["models"]]
+
+
+def test_takd_chain_runs_teacher_assistants_student_in_order(tmp_path):
+    results = train(config(tmp_path, method="takd", teacher="plain6", assistants=("plain4", "plain2"), student="plain2"))
+    assert roles(results) == [("teacher", "plain6"), ("assistant1", "plain4"), ("assistant2", "plain2"), ("student", "plain2")]
+    assert [m.get("taught_by") for m in results["models"][1:]] == [["teacher"], ["assistant1"], ["assistant2"]]
+    assert all(m["trained_by"] == "Distiller" for m in results["models"][1:])
+
+
+def test_rekd_swaps_the_roles(tmp_path):
+    results = train(config(tmp_path, method="rekd", teacher="plain4", student="plain2"))
+    assert roles(results) == [("teacher", "plain2"), ("student", "plain4")]
+    assert results["teacher"]["params"] < results["student"]["params"]
+
+
+def test_dekd_stops_the_teacher_at_the_accuracy_reached(tmp_path):
+    results = train(config(tmp_path, method="dekd", teacher_epochs=5, defective_teacher_accuracy=0.05))
+    assert results["models"][0]["epochs"] == 1
+
+
+def test_tfkd_self_teaches_with_its_own_architecture(tmp_path):
+    results = train(config(tmp_path, method="tfkd_self", teacher="resnet8", student="plain2"))
+    assert roles(results) == [("teacher", "plain2"), ("student", "plain2")]
+
+
+def test_tfkd_reg_trains_no_teacher(tmp_path):
+    results = train(config(tmp_path, method="tfkd_reg", tfkd_correct_prob=0.95))
+    assert roles(results) == [("student", "plain2")] and results["teacher"] is None
+    assert results["models"][0]["trained_by"] == "VirtualTeacherDistiller"
+
+
+def test_wskd_reports_step_two_examples(tmp_path):
+    results = train(config(tmp_path, method="wskd", wskd_correction="swap"))
+    assert results["models"][1]["trained_by"] == "WiseStudentDistiller"
+    with open(tmp_path / "run" / "student_history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[-1]["step2_examples"]) > 0
+
+
+def test_gskd_grows_through_stages_to_a_new_teacher(tmp_path):
+    results = train(config(tmp_path, method="gskd", teacher="plain6", stages=("plain2", "plain4"), grow_to_teacher=True))
+    assert roles(results) == [("teacher", "plain6"), ("stage1", "plain2"), ("stage2", "plain4"), ("stage3", "plain6")]
+    assert [m["trained_by"] for m in results["models"][1:]] == ["Distiller", "GrowingStudentDistiller", "GrowingStudentDistiller"]
+    assert results["models"][2]["taught_by"] == ["teacher", "stage1"]
+    assert results["new_teacher"]["arch"] == "plain6" and results["student"]["arch"] == "plain6"
+    assert (tmp_path / "run" / "student.keras").exists()
+
+
+def test_gskd_refuses_stages_not_growing(tmp_path):
+    with pytest.raises(UsageError, match="grow"):
+        train(config(tmp_path, method="gskd", stages=("plain4", "plain2")))

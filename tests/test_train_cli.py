@@ -1,0 +1,105 @@
+"""`python -m kdkeras.train` end to end, and every user error it must catch."""
+
+import json
+import os
+
+import keras
+import pytest
+
+from tests.conftest import run_module
+
+
+def test_blkd_end_to_end_then_reuses_the_teacher(tmp_path, fast_flags):
+    out = tmp_path / "run"
+    first = run_module("kdkeras.train", "--method=blkd", f"--output_dir={out}", *fast_flags)
+    assert first.returncode == 0, first.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["method"] == "blkd" and results["dataset"] == "mnist_sample"
+    for role in ("teacher", "student"):
+        assert set(results[role]) >= {"arch", "params", "flops", "test_accuracy"}
+        assert results[role]["params"] > 0 and results[role]["flops"] > 0
+        assert 0.0 <= results[role]["test_accuracy"] <= 1.0
+    assert results["student"]["test_accuracy"] > 0.15  # chance is 0.1; 2,000 test digits
+    assert [m["role"] for m in results["models"]] == ["teacher", "student"]
+    assert results["epochs"] == 1 and results["train_seconds"] > 0
+    assert results["flags"]["alpha"] == 0.9
+    for name in ("student.keras", "teacher.keras", "teacher_history.csv", "student_history.csv", "models.csv"):
+        assert (out / name).exists(), name
+    assert any((out / "logs" / "student").rglob("*tfevents*"))
+    student = keras.models.load_model(out / "student.keras")
+    assert student.output_shape == (None, 10)
+
+    again = run_module("kdkeras.train", "--method=blkd", f"--output_dir={out}", *fast_flags)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "teacher: finished earlier" in again.stdout
+
+
+def test_nokd_goes_through_the_same_path(tmp_path, fast_flags):
+    out = tmp_path / "nokd"
+    result = run_module("kdkeras.train", "--method=nokd", f"--output_dir={out}", *fast_flags)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["teacher"] is None and results["student"]["arch"] == "plain2"
+
+
+def save_model(path, input_shape, num_classes):
+    from kdkeras import models
+
+    models.get("plain2", input_shape, num_classes).save(path)
+    return path
+
+
+BAD_INPUTS = {
+    "unknown method": (["--method=kd"], "--method"),
+    "unknown architecture": (["--student=resnet9"], "--student"),
+    "unknown dataset": (["--dataset=mnist_samples"], "--dataset"),
+    "alpha out of range": (["--alpha=1.5"], "--alpha"),
+    "temperature out of range": (["--temperature=0"], "--temperature"),
+    "epochs not an integer": (["--epochs=abc"], "--epochs"),
+    "unknown flag": (["--alpah=0.5"], "alpah"),
+    "missing checkpoint": (["--teacher_checkpoint=/nonexistent/teacher.keras"], "--teacher_checkpoint"),
+    "gskd stages shrinking": (["--method=gskd", "--stages=resnet14,resnet8"], "--stages"),
+    "takd without assistants": (["--method=takd"], "--assistants"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_and_exit_2(tmp_path, fast_flags, case):
+    extra, named = BAD_INPUTS[case]
+    result = run_module("kdkeras.train", f"--output_dir={tmp_path / 'out'}", *fast_flags, *extra)
+    assert result.returncode == 2, (result.stdout[-1000:], result.stderr[-2000:])
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and named in last
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+@pytest.mark.parametrize(
+    "shape, classes, expected",
+    [((28, 28, 1), 5, "5 outputs"), ((32, 32, 3), 10, "inputs of shape")],
+)
+def test_teacher_that_does_not_fit_the_data(tmp_path, fast_flags, shape, classes, expected):
+    checkpoint = save_model(str(tmp_path / "teacher.keras"), shape, classes)
+    result = run_module("kdkeras.train", f"--output_dir={tmp_path / 'out'}", f"--teacher_checkpoint={checkpoint}", *fast_flags)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "--teacher_checkpoint" in last and expected in last
+
+
+def test_unreadable_checkpoint(tmp_path, fast_flags):
+    checkpoint = tmp_path / "teacher.keras"
+    checkpoint.write_bytes(b"not a zip file")
+    result = run_module("kdkeras.train", f"--output_dir={tmp_path / 'out'}", f"--teacher_checkpoint={checkpoint}", *fast_flags)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "not a readable .keras model" in result.stderr
+
+
+def test_other_settings_in_the_same_output_dir_are_refused(tmp_path, fast_flags):
+    out = tmp_path / "run"
+    first = run_module("kdkeras.train", "--method=nokd", f"--output_dir={out}", *fast_flags)
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = (out / "results.json").read_bytes()
+    second = run_module("kdkeras.train", "--method=nokd", f"--output_dir={out}", *fast_flags, "--seed=7")
+    assert second.returncode == 2
+    assert "--seed" in second.stderr.strip().splitlines()[-1]
+    assert (out / "results.json").read_bytes() == before
