@@ -1,0 +1,38 @@
+"""Every shipped flagfile parses and validates, and sets each flag once."""
+
+import glob
+import os
+
+import pytest
+
+from kdkeras.train import FLAGS, config_from_flags
+from tests.conftest import ROOT
+
+FLAGFILES = sorted(
+    os.path.relpath(p, ROOT)
+    for p in glob.glob(os.path.join(ROOT, "configs", "**", "*.flags"), recursive=True)
+    if os.sep + "tune" + os.sep not in p and os.sep + "compare" + os.sep not in p
+)
+
+
+def test_every_method_has_a_sample_and_research_config():
+    from kdkeras.config import METHODS
+
+    for method in METHODS:
+        for folder in ("configs", "configs/cifar10", "configs/cifar100"):
+            assert os.path.join(folder, f"{method}.flags") in FLAGFILES
+
+
+@pytest.mark.parametrize("flagfile", FLAGFILES)
+def test_flagfile_is_valid(flagfile):
+    names = [line.split("=")[0] for line in open(os.path.join(ROOT, flagfile)) if line.startswith("--")]
+    assert len(names) == len(set(names)), f"{flagfile} sets a flag twice"
+    FLAGS.unparse_flags()
+    FLAGS(["kdkeras.train", f"--flagfile={os.path.join(ROOT, flagfile)}"])
+    config = config_from_flags(FLAGS).validate()
+    assert os.path.basename(flagfile) == f"{config.method}.flags"
+    if "cifar" in flagfile:
+        assert config.augment and config.optimizer == "sgd" and config.dataset in flagfile
+    else:
+        assert config.dataset == "mnist_sample"
+    FLAGS.unparse_flags()
