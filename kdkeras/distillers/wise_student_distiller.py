@@ -7,31 +7,33 @@ from kdkeras import losses
 from kdkeras.distillers.distiller import Distiller
 
 
-def _apply_if(condition, apply_fn):
-    """Runs `apply_fn()` (an optimizer update) only where `condition` holds.
+def _apply_if(condition, update, args):
+    """Runs `update(*args)` (an optimizer update) only where `condition` holds.
 
     `condition` must be the same on every replica. Under a multi-replica
     strategy the branch is taken in cross-replica context, as Keras's
     `LossScaleOptimizer` does, because a `tf.cond` in replica context may not
-    contain the `merge_call` an optimizer update makes.
+    contain the `merge_call` an optimizer update makes; `args` travel through
+    `merge_call` so that each replica updates from its own examples.
     """
+
     def skip():
         pass
 
     context = tf.distribute.get_replica_context()
     if not tf.distribute.has_strategy() or context is None or context.num_replicas_in_sync == 1:
-        tf.cond(condition, apply_fn, skip)
+        tf.cond(condition, lambda: update(*args), skip)
         return
 
-    def cross_replica(distribution, condition):
+    def cross_replica(distribution, condition, *args):
         take = distribution.experimental_local_results(condition)[0]
 
         def for_each_replica():
-            distribution.extended.call_for_each_replica(apply_fn)
+            distribution.extended.call_for_each_replica(update, args=args)
 
         tf.cond(take, for_each_replica, skip)
 
-    context.merge_call(cross_replica, args=(condition,))
+    context.merge_call(cross_replica, args=(condition,) + tuple(args))
 
 
 @keras.saving.register_keras_serializable(package="kdkeras")
@@ -113,7 +115,7 @@ class WiseStudentDistiller(Distiller):
             losses.correct_soft_labels(teacher_logits, labels, self.correction, self.margin)
         )
 
-        def second_update():
+        def second_update(images, labels, corrected, wrong):
             with tf.GradientTape() as tape:
                 student_logits = tf.cast(self.student(images, training=True), tf.float32)
                 per_example = losses.wise_student_step2_per_example(
@@ -124,7 +126,7 @@ class WiseStudentDistiller(Distiller):
             self.optimizer.iterations.assign_sub(1)
             self.step2_loss_tracker.update_state(loss * tf.cast(losses.num_replicas(), tf.float32))
 
-        _apply_if(global_count > 0, second_update)
+        _apply_if(global_count > 0, second_update, (images, labels, corrected, wrong))
 
     def get_config(self):
         config = super().get_config()
