@@ -35,17 +35,20 @@ def test_takd_chain_runs_teacher_assistants_student_in_order(tmp_path):
     assert roles(results) == [("teacher", "plain6"), ("assistant1", "plain4"), ("assistant2", "plain2"), ("student", "plain2")]
     assert [m.get("taught_by") for m in results["models"][1:]] == [["teacher"], ["assistant1"], ["assistant2"]]
     assert all(m["trained_by"] == "Distiller" for m in results["models"][1:])
+    assert all(m["teacher_cache"] for m in results["models"][1:])
 
 
 def test_rekd_swaps_the_roles(tmp_path):
     results = train(config(tmp_path, method="rekd", teacher="plain4", student="plain2"))
     assert roles(results) == [("teacher", "plain2"), ("student", "plain4")]
     assert results["teacher"]["params"] < results["student"]["params"]
+    assert results["models"][1]["teacher_cache"]
 
 
 def test_dekd_stops_the_teacher_at_the_accuracy_reached(tmp_path):
     results = train(config(tmp_path, method="dekd", teacher_epochs=5, defective_teacher_accuracy=0.05))
     assert results["models"][0]["epochs"] == 1
+    assert results["models"][1]["teacher_cache"]
 
 
 def test_tfkd_self_teaches_with_its_own_architecture(tmp_path):
@@ -61,7 +64,7 @@ def test_tfkd_reg_trains_no_teacher(tmp_path):
 
 def test_wskd_reports_step_two_examples(tmp_path):
     results = train(config(tmp_path, method="wskd", wskd_correction="swap"))
-    assert results["models"][1]["trained_by"] == "WiseStudentDistiller"
+    assert results["models"][1]["trained_by"] == "WiseStudentDistiller" and results["models"][1]["teacher_cache"]
     with open(tmp_path / "run" / "student_history.csv") as f:
         rows = list(csv.DictReader(f))
     assert float(rows[-1]["step2_examples"]) > 0
@@ -79,3 +82,32 @@ def test_gskd_grows_through_stages_to_a_new_teacher(tmp_path):
 def test_gskd_refuses_stages_not_growing(tmp_path):
     with pytest.raises(UsageError, match="grow"):
         train(config(tmp_path, method="gskd", stages=("plain4", "plain2")))
+
+
+@pytest.mark.parametrize(
+    "method, extra",
+    [
+        pytest.param("blkd", {}, marks=pytest.mark.slow),
+        pytest.param("wskd", {}, marks=pytest.mark.slow),
+        ("gskd", {"stages": ("plain2", "plain4")}),
+    ],
+)
+def test_teacher_cache_gives_the_same_result(tmp_path, method, extra):
+    import keras
+    import numpy as np
+
+    from kdkeras import data
+
+    outcomes = {}
+    for cache in ("on", "off"):
+        results = train(config(tmp_path / cache, method=method, teacher_cache=cache, seed=3, optimizer="sgd", learning_rate=0.05, **extra))
+        assert [m.get("teacher_cache") for m in results["models"][1:]] == [cache == "on"] * (len(results["models"]) - 1)
+        outcomes[cache] = (results, keras.models.load_model(tmp_path / cache / "run" / "student.keras"))
+    # Same seed, same shuffling, same teacher logits: on this machine the two
+    # students are bit-identical; allow float rounding of the teacher's
+    # forward pass in predict() versus in the train step elsewhere.
+    images = next(iter(data.load("mnist_sample", batch_size=256).test))[0]
+    on, off = (np.asarray(outcomes[c][1](images)) for c in ("on", "off"))
+    np.testing.assert_allclose(on, off, atol=1e-4)
+    accuracies = [outcomes[c][0]["student"]["test_accuracy"] for c in ("on", "off")]
+    assert abs(accuracies[0] - accuracies[1]) <= 0.001

@@ -1,3 +1,3 @@
 """Datasets as `tf.data` pipelines of raw pixels, by name."""
 
-from kdkeras.data.datasets import NAMES, DatasetError, DatasetInfo, Splits, augment_cifar, load
+from kdkeras.data.datasets import NAMES, DatasetError, DatasetInfo, Splits, augment_cifar, load, training_batches

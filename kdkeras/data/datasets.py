@@ -44,6 +44,34 @@ class Splits:
     test: tf.data.Dataset
     info: DatasetInfo
     validation: tf.data.Dataset = None
+    train_examples: tf.data.Dataset = None
+    batch_size: int = 128
+    augment: bool = False
+    seed: int = 0
+    shuffle_buffer: int = 10_000
+
+    def training_batches_with(self, precomputed=None):
+        """A new training pipeline, optionally with cached model outputs beside the pixels.
+
+        Each call starts the same sequence of per-epoch shuffles, so every
+        model of a run sees the same order whatever was trained before it
+        in the process. `precomputed` maps a name (`"teacher_logits"`) to an
+        array with one row per training example, in the order of
+        `train_examples`.
+        """
+        if not precomputed:
+            return training_batches(self.train_examples, self.batch_size, self.augment, self.seed, self.shuffle_buffer)
+        names = sorted(precomputed)
+        cached = tf.data.Dataset.from_tensor_slices(tuple(precomputed[n] for n in names))
+
+        def attach(example, outputs):
+            (images, label) = example
+            inputs = {"images": images}
+            inputs.update(zip(names, outputs))
+            return inputs, label
+
+        examples = tf.data.Dataset.zip((self.train_examples, cached)).map(attach)
+        return training_batches(examples, self.batch_size, False, self.seed, self.shuffle_buffer)
 
 
 def _from_arrays(x, y):
@@ -185,10 +213,8 @@ def load(
         num_train -= num_validation
         validation = validation.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-    train = train.shuffle(min(shuffle_buffer, num_train), seed=seed, reshuffle_each_iteration=True)
-    if augment:
-        train = train.map(augment_cifar, num_parallel_calls=tf.data.AUTOTUNE)
-    train = train.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    examples = train
+    train = training_batches(examples, batch_size, augment, seed, min(shuffle_buffer, num_train))
     test = test.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     base_name = name.split(":", 1)[0]
     info = DatasetInfo(
@@ -200,4 +226,17 @@ def load(
         num_validation=num_validation,
         normalization=NORMALIZATION.get(base_name),
     )
-    return Splits(train=train, test=test, info=info, validation=validation)
+    return Splits(train=train, test=test, info=info, validation=validation, train_examples=examples, batch_size=batch_size, augment=augment, seed=seed, shuffle_buffer=min(shuffle_buffer, num_train))
+
+
+def training_batches(examples, batch_size, augment, seed, shuffle_buffer):
+    """Shuffles, optionally augments, and batches training `(x, y)` examples.
+
+    `x` may be the pixels or a dict holding them under `"images"` beside
+    cached logits; the shuffle order depends on `seed` alone, so examples
+    carrying cached logits are visited in the same order as bare ones.
+    """
+    train = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if augment:
+        train = train.map(augment_cifar, num_parallel_calls=tf.data.AUTOTUNE)
+    return train.batch(batch_size).prefetch(tf.data.AUTOTUNE)

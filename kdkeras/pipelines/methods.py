@@ -8,7 +8,17 @@ The registry `METHODS` maps `--method` values to them.
 
 from kdkeras import models
 from kdkeras.cli import UsageError
+from kdkeras.distillers.distiller import TEACHER_LOGITS
+from kdkeras.distillers.growing_student_distiller import PREVIOUS_LOGITS
 from kdkeras.distillers import Distiller, GrowingStudentDistiller, VirtualTeacherDistiller, WiseStudentDistiller
+
+
+def _fixed(teacher, previous=None):
+    """The frozen models whose logits a distiller may take from a cache."""
+    frozen = {TEACHER_LOGITS: teacher}
+    if previous is not None:
+        frozen[PREVIOUS_LOGITS] = previous
+    return frozen
 
 
 def _blkd(run, teacher):
@@ -25,7 +35,7 @@ def nokd(run):
 def blkd(run):
     """Baseline KD (Hinton 2015): a trained teacher teaches the student."""
     teacher = run.teacher()
-    run.distill("student", run.config.student, _blkd(run, teacher), run.config.epochs, ["teacher"])
+    run.distill("student", run.config.student, _blkd(run, teacher), run.config.epochs, ["teacher"], _fixed(teacher))
     return {"teacher": "teacher", "student": "student"}
 
 
@@ -35,9 +45,9 @@ def takd(run):
     previous_role, previous = "teacher", run.teacher()
     for index, arch in enumerate(config.assistants, start=1):
         role = f"assistant{index}"
-        previous = run.distill(role, arch, _blkd(run, previous), config.epochs, [previous_role])
+        previous = run.distill(role, arch, _blkd(run, previous), config.epochs, [previous_role], _fixed(previous))
         previous_role = role
-    run.distill("student", config.student, _blkd(run, previous), config.epochs, [previous_role])
+    run.distill("student", config.student, _blkd(run, previous), config.epochs, [previous_role], _fixed(previous))
     return {"teacher": "teacher", "student": "student"}
 
 
@@ -45,7 +55,7 @@ def rekd(run):
     """Reversed KD: the small model, trained first, teaches the large one."""
     config = run.config
     small = run.train_plain("teacher", config.student, config.teacher_epochs)
-    run.distill("student", config.teacher, _blkd(run, small), config.epochs, ["teacher"])
+    run.distill("student", config.teacher, _blkd(run, small), config.epochs, ["teacher"], _fixed(small))
     return {"teacher": "teacher", "student": "student"}
 
 
@@ -58,7 +68,7 @@ def dekd(run):
         teacher = run.train_plain(
             "teacher", config.teacher, config.teacher_epochs, stop_at_accuracy=config.defective_teacher_accuracy
         )
-    run.distill("student", config.student, _blkd(run, teacher), config.epochs, ["teacher"])
+    run.distill("student", config.student, _blkd(run, teacher), config.epochs, ["teacher"], _fixed(teacher))
     return {"teacher": "teacher", "student": "student"}
 
 
@@ -66,7 +76,7 @@ def tfkd_self(run):
     """Teacher-free KD (self): a trained copy of the student's architecture teaches it."""
     config = run.config
     teacher = run.train_plain("teacher", config.student, config.teacher_epochs)
-    run.distill("student", config.student, _blkd(run, teacher), config.epochs, ["teacher"])
+    run.distill("student", config.student, _blkd(run, teacher), config.epochs, ["teacher"], _fixed(teacher))
     return {"teacher": "teacher", "student": "student"}
 
 
@@ -97,7 +107,7 @@ def wskd(run):
             margin=config.wskd_margin,
         )
 
-    run.distill("student", config.student, make, config.epochs, ["teacher"])
+    run.distill("student", config.student, make, config.epochs, ["teacher"], _fixed(teacher))
     return {"teacher": "teacher", "student": "student"}
 
 
@@ -121,7 +131,7 @@ def gskd(run):
         stages.append(config.teacher)
     check_growing(run, stages)
     teacher = run.teacher()
-    previous = run.distill("stage1", stages[0], _blkd(run, teacher), config.epochs, ["teacher"])
+    previous = run.distill("stage1", stages[0], _blkd(run, teacher), config.epochs, ["teacher"], _fixed(teacher))
     for index, arch in enumerate(stages[1:], start=2):
         earlier = previous
 
@@ -130,7 +140,9 @@ def gskd(run):
                 student, teacher, earlier, config.temperature, config.alpha, gamma=config.gskd_gamma
             )
 
-        previous = run.distill(f"stage{index}", arch, make, config.epochs, ["teacher", f"stage{index - 1}"])
+        previous = run.distill(
+            f"stage{index}", arch, make, config.epochs, ["teacher", f"stage{index - 1}"], _fixed(teacher, earlier)
+        )
     roles = {"teacher": "teacher", "student": f"stage{len(stages)}"}
     if config.grow_to_teacher:
         roles["new_teacher"] = f"stage{len(stages)}"

@@ -188,10 +188,25 @@ class Run:
                 metrics=["accuracy"],
                 jit_compile=self.config.jit_compile,
             )
-        epochs_trained, seconds = self._fit(role, model, self.splits.train, epochs, stop_at_accuracy)
+        epochs_trained, seconds = self._fit(role, model, self.splits.training_batches_with(), epochs, stop_at_accuracy)
         return self.finish(role, model, epochs_trained, seconds, {"trained_by": "labels"})
 
-    def distill(self, role, arch, make_distiller, epochs, teachers=()):
+    @property
+    def caching(self):
+        """Whether fixed models' logits are computed once (`--teacher_cache`).
+
+        Only sound when a model's input does not change between epochs, so
+        `auto` caches exactly when there is no augmentation.
+        """
+        return self.config.teacher_cache == "on" or (self.config.teacher_cache == "auto" and not self.config.augment)
+
+    def _cached_training_batches(self, frozen):
+        """Training batches carrying the logits of the `frozen` models, computed once."""
+        examples = self.splits.train_examples.batch(self.config.batch_size)
+        logits = {name: model.predict(examples, verbose=0) for name, model in frozen.items()}
+        return self.splits.training_batches_with(logits)
+
+    def distill(self, role, arch, make_distiller, epochs, teachers=(), frozen=None):
         """Trains `arch` through `make_distiller(student)`, or loads it if finished.
 
         Args:
@@ -201,6 +216,9 @@ class Run:
                 new student; it is called under the strategy's scope.
             epochs: training epochs.
             teachers: roles of the models it learns from, for the record.
+            frozen: `{"teacher_logits": model, ...}`: the fixed models whose
+                logits the distiller can take from the batch; with caching on
+                they run once over the training split instead of every step.
         """
         finished = self.load_finished(role)
         if finished is not None:
@@ -211,8 +229,14 @@ class Run:
             distiller.compile(
                 optimizer=self.make_optimizer(epochs), metrics=["accuracy"], jit_compile=self.config.jit_compile
             )
-        epochs_trained, seconds = self._fit(role, distiller, self.splits.train, epochs)
-        extra = {"trained_by": type(distiller).__name__, "taught_by": list(teachers)}
+        extra = {"trained_by": type(distiller).__name__, "taught_by": list(teachers), "teacher_cache": False}
+        train_data = self.splits.training_batches_with()
+        if frozen and self.caching:
+            start = time.perf_counter()
+            train_data = self._cached_training_batches(frozen)
+            extra.update(teacher_cache=True, cache_seconds=round(time.perf_counter() - start, 3))
+        epochs_trained, seconds = self._fit(role, distiller, train_data, epochs)
+        seconds += extra.get("cache_seconds", 0.0)
         return self.finish(role, student, epochs_trained, seconds, extra)
 
     def teacher(self):
