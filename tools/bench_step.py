@@ -1,0 +1,165 @@
+"""Per-epoch training cost of distillation, as ratios to the student alone.
+
+Measures, in one process and interleaved (round after round, so drifts in
+machine load hit every variant alike), the seconds per epoch of:
+
+- `student`: the student alone, Keras `fit` with cross-entropy;
+- `blkd`: baseline KD running the teacher at every step;
+- `blkd_cached`: baseline KD from teacher logits computed once;
+- `wskd_cached`: WSKD (two updates per batch) from cached logits;
+
+for a ResNet26 teacher and a ResNet8 student on 32x32x3 images, by default
+the first `--num_images` training images of the CIFAR-10 JPEG copy. The
+teacher is untrained: cost does not depend on its weights, except WSKD's step
+2, which runs on every batch that holds a teacher error (as it does for any
+teacher below ~99% accuracy at batch 128).
+
+    python tools/bench_step.py --data=../shared/datasets/cifar10-jpeg.tar.gz
+
+Prints one line per variant (median seconds per epoch, ratio to `student`)
+and writes the same as JSON to `--output` when given. A benchmark, not a
+test: its target (cached BLKD within 1.10x of the student alone) is checked
+by reading its output.
+"""
+
+import io
+import json
+import os
+import statistics
+import sys
+import tarfile
+import time
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from kdkeras import cli  # noqa: E402
+
+flags.DEFINE_string("data", "../shared/datasets/cifar10-jpeg.tar.gz", "CIFAR-10 JPEG tarball or image folder (train/<class>/*.jpg)")
+flags.DEFINE_integer("num_images", 10_000, "training images per epoch")
+flags.DEFINE_integer("rounds", 3, "interleaved rounds; one epoch of every variant per round")
+flags.DEFINE_integer("batch_size", 128, "batch size")
+flags.DEFINE_string("teacher", "resnet26", "teacher architecture")
+flags.DEFINE_string("student", "resnet8", "student architecture")
+flags.DEFINE_string("output", None, "JSON file for the measurements")
+FLAGS = flags.FLAGS
+
+VARIANTS = ("student", "blkd", "blkd_cached", "wskd_cached")
+
+
+def read_images(path, limit):
+    """Returns `(images uint8 [N,32,32,3], labels)` of the first `limit` training images."""
+    import numpy as np
+    import tensorflow as tf
+
+    images, labels, classes = [], [], {}
+    if os.path.isdir(path):
+        entries = []
+        root = os.path.join(path, "train")
+        for name in sorted(os.listdir(root)):
+            entries += [(name, os.path.join(root, name, f)) for f in sorted(os.listdir(os.path.join(root, name)))]
+        entries = entries[:: max(1, len(entries) // limit)][:limit]
+        for name, file in entries:
+            classes.setdefault(name, len(classes))
+            with open(file, "rb") as f:
+                images.append(tf.io.decode_jpeg(f.read(), channels=3).numpy())
+            labels.append(classes[name])
+    elif os.path.isfile(path):
+        with tarfile.open(path) as archive:
+            for member in archive:
+                parts = member.name.split("/")
+                if member.isfile() and "train" in parts and parts[-1].endswith(".jpg"):
+                    name = parts[-2]
+                    classes.setdefault(name, len(classes))
+                    images.append(tf.io.decode_jpeg(archive.extractfile(member).read(), channels=3).numpy())
+                    labels.append(classes[name])
+                    if len(images) >= limit:
+                        break
+    else:
+        raise cli.UsageError(f"--data={path}: no such file or folder; expected the CIFAR-10 JPEG tarball or its extracted folder")
+    if not images:
+        raise cli.UsageError(f"--data={path}: found no train/<class>/*.jpg images")
+    return np.stack(images), np.asarray(labels, "int64")
+
+
+def build_variants(x, y, teacher_arch, student_arch, batch_size):
+    """One `(model, dataset)` per variant, each with a fresh student."""
+    import keras
+    import tensorflow as tf
+
+    import kdkeras
+    from kdkeras import models
+
+    num_classes = 10
+    shape = x.shape[1:]
+    teacher = models.get(teacher_arch, shape, num_classes)
+    pixels = tf.data.Dataset.from_tensor_slices((x.astype("float32"), y)).cache()
+    logits = teacher.predict(pixels.batch(256), verbose=0)
+    plain = pixels.shuffle(len(y), seed=0).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    cached = (
+        tf.data.Dataset.from_tensor_slices(({"images": x.astype("float32"), "teacher_logits": logits}, y))
+        .cache()
+        .shuffle(len(y), seed=0)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+    def student():
+        return models.get(student_arch, shape, num_classes)
+
+    def sgd():
+        return keras.optimizers.SGD(0.05, momentum=0.9)
+
+    alone = student()
+    alone.compile(sgd(), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    variants = {"student": (alone, plain)}
+    for name, make, data in (
+        ("blkd", lambda: kdkeras.Distiller(student(), teacher), plain),
+        ("blkd_cached", lambda: kdkeras.Distiller(student(), teacher), cached),
+        ("wskd_cached", lambda: kdkeras.WiseStudentDistiller(student(), teacher), cached),
+    ):
+        model = make()
+        model.compile(optimizer=sgd(), metrics=["accuracy"])
+        variants[name] = (model, data)
+    return variants
+
+
+@cli.run
+def main(argv):
+    cli.check(FLAGS.num_images >= FLAGS.batch_size, f"--num_images={FLAGS.num_images}: expected at least one batch (--batch_size={FLAGS.batch_size})")
+    cli.check(FLAGS.rounds >= 1, f"--rounds={FLAGS.rounds}: expected >= 1")
+    x, y = read_images(FLAGS.data, FLAGS.num_images)
+    variants = build_variants(x, y, FLAGS.teacher, FLAGS.student, FLAGS.batch_size)
+    for model, data in variants.values():
+        model.fit(data.take(2), epochs=1, verbose=0)  # trace and warm up
+    seconds = {name: [] for name in VARIANTS}
+    for round_index in range(FLAGS.rounds):
+        for name in VARIANTS:
+            model, data = variants[name]
+            start = time.perf_counter()
+            model.fit(data, epochs=1, verbose=0)
+            seconds[name].append(time.perf_counter() - start)
+            print(f"round {round_index + 1}/{FLAGS.rounds} {name}: {seconds[name][-1]:.2f} s", flush=True)
+    base = statistics.median(seconds["student"])
+    report = {
+        "images_per_epoch": int(len(y)),
+        "teacher": FLAGS.teacher,
+        "student": FLAGS.student,
+        "batch_size": FLAGS.batch_size,
+        "variants": {
+            name: {"median_seconds": statistics.median(s), "seconds": s, "ratio_to_student": statistics.median(s) / base}
+            for name, s in seconds.items()
+        },
+    }
+    for name, facts in report["variants"].items():
+        print(f"{name:12s} {facts['median_seconds']:7.2f} s/epoch  {facts['ratio_to_student']:.2f}x student alone")
+    if FLAGS.output:
+        from kdkeras.io import write_json_atomic
+
+        write_json_atomic(FLAGS.output, report)
+
+
+if __name__ == "__main__":
+    cli.quiet_tensorflow_logs()
+    app.run(main)
