@@ -134,15 +134,21 @@ def global_sum(value):
     return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
-def global_mean(per_example, mask=None):
+def global_mean(per_example, mask=None, count=None):
     """This replica's share of the mean of `per_example` over the global batch.
 
     Returns `sum_local / count_global`, optionally over the examples where
     `mask` is true. Gradients of it, summed across replicas as
     `tf.distribute` does, are the gradient of the global mean: the term is
     scaled once, here, and nowhere else. An empty selection gives 0.
+
+    `count`, the global number of (selected) examples, is all-reduced here
+    when not given; a train step that needs several means passes the count
+    it reduced once, so that every replica issues the same collectives in
+    the same order.
     """
     per_example = tf.cast(per_example, tf.float32)
     weights = tf.ones_like(per_example) if mask is None else tf.cast(mask, tf.float32)
-    count = global_sum(tf.reduce_sum(weights))
+    if count is None:
+        count = global_sum(tf.reduce_sum(weights))
     return tf.math.divide_no_nan(tf.reduce_sum(per_example * weights), count)

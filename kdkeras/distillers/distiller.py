@@ -108,9 +108,21 @@ class Distiller(keras.distillation.Distiller):
             return tf.cast(precomputed[TEACHER_LOGITS], tf.float32)
         return tf.cast(self.teacher(images, training=False), tf.float32)
 
-    def student_loss_terms(self, labels, student_logits, teacher_logits, precomputed, images):
-        """Per-example `(total, ce, kd)` of the method; subclasses redefine it."""
+    def student_loss_terms(self, labels, student_logits, teacher_logits, precomputed, images, count):
+        """Per-example `(total, ce, kd)` of the method; subclasses redefine it.
+
+        `count` is the global batch size, for any extra mean to track.
+        """
         return losses.kd_loss_per_example(labels, student_logits, teacher_logits, self.temperature, self.alpha)
+
+    def local_counts(self, labels, teacher_logits):
+        """This replica's example counts that the step needs summed over replicas.
+
+        All of them are summed in one collective, before any gradient, so
+        every replica issues its collectives in the same order. Subclasses
+        append their own (WSKD: the teacher's errors).
+        """
+        return [tf.cast(tf.shape(labels)[0], tf.float32)]
 
     def _apply_student_update(self, loss, tape):
         variables = self.student.trainable_variables
@@ -122,12 +134,14 @@ class Distiller(keras.distillation.Distiller):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         images, precomputed = split_inputs(x)
         teacher_logits = tf.stop_gradient(self.teacher_logits(images, y, precomputed))
+        counts = losses.global_sum(tf.stack(self.local_counts(y, teacher_logits)))
         student_logits = tf.cast(self.student(images, training=training), tf.float32)
-        total, ce, kd = self.student_loss_terms(y, student_logits, teacher_logits, precomputed, images)
-        loss = losses.global_mean(total)
+        total, ce, kd = self.student_loss_terms(y, student_logits, teacher_logits, precomputed, images, counts[0])
+        loss = losses.global_mean(total, count=counts[0])
         if self.student.losses:
             loss += tf.add_n(self.student.losses) / tf.cast(losses.num_replicas(), tf.float32)
-        return loss, (images, y, student_logits, teacher_logits, losses.global_mean(ce), losses.global_mean(kd))
+        means = (losses.global_mean(ce, count=counts[0]), losses.global_mean(kd, count=counts[0]))
+        return loss, (images, y, student_logits, teacher_logits, counts) + means
 
     def _update_trackers(self, loss, student_loss, distillation_loss):
         self._loss_tracker.update_state(_unscaled(loss))
@@ -136,17 +150,20 @@ class Distiller(keras.distillation.Distiller):
 
     def train_step(self, data):
         with tf.GradientTape() as tape:
-            loss, (images, y, student_logits, teacher_logits, ce, kd) = self._distillation_loss(data, True)
+            loss, (images, y, student_logits, teacher_logits, counts, ce, kd) = self._distillation_loss(data, True)
         self._apply_student_update(loss, tape)
         self._update_trackers(loss, ce, kd)
-        self.after_first_update(images, y, teacher_logits)
+        self.after_first_update(images, y, teacher_logits, counts)
         return self.compute_metrics(images, y, student_logits)
 
-    def after_first_update(self, images, labels, teacher_logits):
-        """Hook for methods that update again within the batch (WSKD)."""
+    def after_first_update(self, images, labels, teacher_logits, counts):
+        """Hook for methods that update again within the batch (WSKD).
+
+        `counts` are `local_counts` summed over the replicas.
+        """
 
     def test_step(self, data):
-        loss, (images, y, student_logits, _, ce, kd) = self._distillation_loss(data, False)
+        loss, (images, y, student_logits, _, _, ce, kd) = self._distillation_loss(data, False)
         self._update_trackers(loss, ce, kd)
         return self.compute_metrics(images, y, student_logits)
 

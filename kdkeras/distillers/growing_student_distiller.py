@@ -73,13 +73,13 @@ class GrowingStudentDistiller(Distiller):
             return tf.cast(precomputed[PREVIOUS_LOGITS], tf.float32)
         return tf.cast(self.previous_student(images, training=False), tf.float32)
 
-    def student_loss_terms(self, labels, student_logits, teacher_logits, precomputed, images):
+    def student_loss_terms(self, labels, student_logits, teacher_logits, precomputed, images, count):
         previous = tf.stop_gradient(self.previous_logits(images, precomputed))
         total, ce, kd, kd_previous = losses.growing_student_loss_per_example(
             labels, student_logits, teacher_logits, previous, self.temperature, self.alpha, self.gamma
         )
         self.previous_loss_tracker.update_state(
-            losses.global_mean(kd_previous) * tf.cast(losses.num_replicas(), tf.float32)
+            losses.global_mean(kd_previous, count=count) * tf.cast(losses.num_replicas(), tf.float32)
         )
         return total, ce, kd
 

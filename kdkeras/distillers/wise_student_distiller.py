@@ -106,27 +106,30 @@ class WiseStudentDistiller(Distiller):
         self.step2_loss_tracker = keras.metrics.Mean(name="step2_loss")
         self.step2_examples = keras.metrics.Sum(name="step2_examples")
 
-    def after_first_update(self, images, labels, teacher_logits):
+    def local_counts(self, labels, teacher_logits):
         wrong = losses.misclassified(teacher_logits, labels)
-        local_count = tf.reduce_sum(tf.cast(wrong, tf.float32))
-        self.step2_examples.update_state(local_count)
-        global_count = losses.global_sum(local_count)
+        return super().local_counts(labels, teacher_logits) + [tf.reduce_sum(tf.cast(wrong, tf.float32))]
+
+    def after_first_update(self, images, labels, teacher_logits, counts):
+        wrong = losses.misclassified(teacher_logits, labels)
+        self.step2_examples.update_state(tf.reduce_sum(tf.cast(wrong, tf.float32)))
+        global_count = counts[1]
         corrected = tf.stop_gradient(
             losses.correct_soft_labels(teacher_logits, labels, self.correction, self.margin)
         )
 
-        def second_update(images, labels, corrected, wrong):
+        def second_update(images, labels, corrected, wrong, global_count):
             with tf.GradientTape() as tape:
                 student_logits = tf.cast(self.student(images, training=True), tf.float32)
                 per_example = losses.wise_student_step2_per_example(
                     labels, student_logits, corrected, self.temperature, self.beta
                 )
-                loss = losses.global_mean(per_example, mask=wrong)
+                loss = losses.global_mean(per_example, mask=wrong, count=global_count)
             self._apply_student_update(loss, tape)
             self.optimizer.iterations.assign_sub(1)
             self.step2_loss_tracker.update_state(loss * tf.cast(losses.num_replicas(), tf.float32))
 
-        _apply_if(global_count > 0, second_update, (images, labels, corrected, wrong))
+        _apply_if(global_count > 0, second_update, (images, labels, corrected, wrong, global_count))
 
     def get_config(self):
         config = super().get_config()
