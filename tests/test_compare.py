@@ -1,0 +1,98 @@
+"""`python tools/compare.py`: a tiny comparison end to end, its resumption, and bad input."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import FAST_FLAGS, ROOT
+
+
+def run_compare(*args, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    return subprocess.run(
+        [sys.executable, "tools/compare.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_tiny_comparison_shares_the_teacher_and_resumes(tmp_path):
+    out = tmp_path / "compare"
+    args = ["--methods=nokd,blkd,wskd", "--seeds=1", f"--output_dir={out}", "--edge=off", *FAST_FLAGS]
+    first = run_compare(*args)
+    assert first.returncode == 0, (first.stdout[-2000:], first.stderr[-3000:])
+    assert "run 4/4" in first.stdout  # progress: the shared teacher, then 3 methods
+
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((r["method"], r["seed"]) for r in rows) == [("blkd", "0"), ("nokd", "0"), ("wskd", "0")]
+    for row in rows:
+        assert 0.0 <= float(row["student_accuracy"]) <= 1.0
+        assert float(row["train_seconds"]) > 0 and int(row["train_flops"]) > 0
+        assert int(row["images_backward"]) >= 8000  # 1 epoch of the 8,000 training digits
+        assert int(row["models_trained"]) == 1
+    by_method = {r["method"]: r for r in rows}
+    assert by_method["nokd"]["teacher_accuracy"] == "" and by_method["nokd"]["uses_shared_teacher"] == "False"
+    for method in ("blkd", "wskd"):
+        row = by_method[method]
+        assert row["uses_shared_teacher"] == "True"
+        # the shared teacher's cost is added to, not counted inside, the method's own
+        assert float(row["total_seconds"]) > float(row["train_seconds"])
+        assert int(row["total_train_flops"]) > int(row["train_flops"])
+        assert int(row["teacher_forward_images"]) >= 8000
+    # WSKD's second update adds images beyond BLKD's
+    assert int(by_method["wskd"]["images_backward"]) >= int(by_method["blkd"]["images_backward"])
+
+    # The teacher was trained once, in teacher/seed0, and both distillers loaded it.
+    teacher_checkpoint = str(out / "teacher" / "seed0" / "student.keras")
+    assert os.path.exists(teacher_checkpoint)
+    teacher = json.loads((out / "teacher" / "seed0" / "results.json").read_text())
+    for method in ("blkd", "wskd"):
+        results = json.loads((out / method / "seed0" / "results.json").read_text())
+        assert results["flags"]["teacher_checkpoint"] == os.path.abspath(teacher_checkpoint)
+        loaded = results["models"][0]
+        assert loaded["role"] == "teacher" and loaded["epochs"] == 0
+        assert loaded["test_accuracy"] == pytest.approx(teacher["student"]["test_accuracy"])
+        assert not (out / method / "seed0" / "teacher.keras").exists()
+        assert float(by_method[method]["teacher_accuracy"]) == pytest.approx(teacher["student"]["test_accuracy"])
+
+    markdown = (out / "results.md").read_text()
+    for method in ("nokd", "blkd", "wskd"):
+        assert f"| {method} |" in markdown
+    assert "shared teacher" in markdown and "--epochs=1" in markdown
+    assert (out / "cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (out / "latency.png").exists() and "--edge=off" in markdown
+
+    # Started again, it repeats nothing.
+    finished = sorted(out.rglob("results.json"))
+    assert len(finished) == 4
+    mtimes = {p: p.stat().st_mtime_ns for p in finished}
+    again = run_compare(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("finished earlier, skipped") == 4
+    assert "[kdkeras] training" not in again.stdout
+    assert {p: p.stat().st_mtime_ns for p in finished} == mtimes
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--methods=nokd,kd"], "--methods"),
+        (["--seeds=two"], "--seeds"),
+        (["--method=blkd"], "--method"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, extra, named):
+    result = run_compare(f"--output_dir={tmp_path / 'out'}", *FAST_FLAGS, *extra)
+    assert result.returncode == 2, (result.stdout[-1000:], result.stderr[-2000:])
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and named in last
+    assert not (tmp_path / "out").exists()
