@@ -199,25 +199,41 @@ def load_results(run_dir):
 
 
 def run_all(plan, edge_api):
+    """Trains every run not finished yet; returns the labels of the runs that failed."""
     runs = plan.runs()
     total = len(runs)
     start = time.perf_counter()
+    failed = []
     for index, (label, method, seed, config) in enumerate(runs, start=1):
+        prefix = f"[compare] run {index}/{total}: {label}"
         payload = load_results(config.output_dir)
         if payload is not None:
-            print(f"[compare] run {index}/{total}: {label}: finished earlier, skipped ({config.output_dir})", flush=True)
+            print(f"{prefix}: finished earlier, skipped ({config.output_dir})", flush=True)
+        elif method in USES_SHARED_TEACHER and not os.path.isfile(config.teacher_checkpoint):
+            print(f"{prefix}: not run, the shared teacher {config.teacher_checkpoint} is missing", flush=True)
+            failed.append(label)
+            continue
         else:
-            print(f"[compare] run {index}/{total}: {label}: training in {config.output_dir}", flush=True)
-            if method in USES_SHARED_TEACHER:
-                check(os.path.isfile(config.teacher_checkpoint), f"--teacher_checkpoint={config.teacher_checkpoint}: no such file")
+            print(f"{prefix}: training in {config.output_dir}", flush=True)
             t0 = time.perf_counter()
-            kdtrain.train(config)
-            _clear_session()
-            print(f"[compare] run {index}/{total}: {label}: done in {time.perf_counter() - t0:.1f} s", flush=True)
+            try:
+                kdtrain.train(config)
+            except (UsageError, cli.DatasetError):
+                raise
+            except Exception as error:  # e.g. a diverged run: the others still run; this one resumes next time
+                print(f"{prefix}: FAILED ({type(error).__name__}: {error}); going on with the others", flush=True)
+                failed.append(label)
+                continue
+            finally:
+                _clear_session()
+            print(f"{prefix}: done in {time.perf_counter() - t0:.1f} s", flush=True)
         if method is not None and edge_api is not None:
             measure_edge(edge_api, config)
         write_summary(plan, edge_api)
-    print(f"[compare] {total} runs ({time.perf_counter() - start:.1f} s this time); results in {plan.output_dir}/results.md", flush=True)
+    write_summary(plan, edge_api)
+    print(f"[compare] {total - len(failed)} of {total} runs finished ({time.perf_counter() - start:.1f} s this time); "
+          f"results in {os.path.join(plan.output_dir, 'results.md')}", flush=True)
+    return failed
 
 
 def _clear_session():
@@ -703,7 +719,10 @@ def main(argv):
         + f" in {plan.output_dir}",
         flush=True,
     )
-    run_all(plan, edge_api)
+    failed = run_all(plan, edge_api)
+    if failed:
+        print(f"[compare] {len(failed)} runs failed: {', '.join(failed)}; run the same command again to retry them", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
