@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from kdkeras import io, models
 from kdkeras.cli import UsageError
+from kdkeras.pipelines.strategy_fit import fit_with_strategy_run
 
 
 class StopAtAccuracy(keras.callbacks.Callback):
@@ -59,6 +60,15 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
                 "likely causes: a learning rate too high for this batch size (try --learning_rate lower), "
                 "a temperature near 0, or corrupt input data. The last completed epoch's backup is kept."
             )
+
+
+def logits_of(model, dataset):
+    """The model's logits for every `(pixels, label)` of `dataset`, in order.
+
+    A plain loop rather than `predict`, which, like `fit`, Keras cannot run
+    under a multi-worker strategy.
+    """
+    return np.concatenate([np.asarray(model(images, training=False)) for images, _ in dataset])
 
 
 def accuracy(model, dataset):
@@ -129,13 +139,21 @@ class Run:
         print(f"[kdkeras] {role}: finished earlier, loaded {model_path} (test accuracy {record['test_accuracy']:.4f})")
         return model
 
+    @property
+    def multi_worker(self):
+        """Whether the strategy spans several workers (Keras `fit` cannot drive it)."""
+        return isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
     def _callbacks(self, role, stop_at_accuracy):
+        # Every worker keeps its own backup, so a restarted worker resumes;
+        # only the chief writes logs and files of record.
+        worker = "" if self.chief else f"worker{self.strategy.cluster_resolver.task_id}"
         callbacks = [
             StopOnNonFiniteLoss(role),
-            keras.callbacks.BackupAndRestore(self.path("backup", role)),
-            keras.callbacks.TensorBoard(self.path("logs", role)),
+            keras.callbacks.BackupAndRestore(self.path("backup", role, worker)),
         ]
         if self.chief:
+            callbacks.append(keras.callbacks.TensorBoard(self.path("logs", role)))
             callbacks.append(keras.callbacks.CSVLogger(self.path(f"{role}_history.csv"), append=True))
         if stop_at_accuracy is not None:
             callbacks.append(StopAtAccuracy(stop_at_accuracy))
@@ -146,13 +164,24 @@ class Run:
         callbacks = self._callbacks(role, stop_at_accuracy)
         validation = self.splits.validation
         start = time.perf_counter()
-        history = trainable.fit(
-            train_data,
-            epochs=epochs,
-            validation_data=validation,
-            callbacks=callbacks,
-            verbose=self.config.verbose,
-        )
+        if self.multi_worker:
+            history = fit_with_strategy_run(
+                trainable,
+                train_data,
+                self.strategy,
+                epochs=epochs,
+                callbacks=callbacks,
+                verbose=self.config.verbose,
+                steps_per_epoch=self.steps_per_epoch,
+            )
+        else:
+            history = trainable.fit(
+                train_data,
+                epochs=epochs,
+                validation_data=validation,
+                callbacks=callbacks,
+                verbose=self.config.verbose,
+            )
         seconds = time.perf_counter() - start
         return len(history.epoch) or epochs, seconds
 
@@ -203,7 +232,7 @@ class Run:
     def _cached_training_batches(self, frozen):
         """Training batches carrying the logits of the `frozen` models, computed once."""
         examples = self.splits.train_examples.batch(self.config.batch_size)
-        logits = {name: model.predict(examples, verbose=0) for name, model in frozen.items()}
+        logits = {name: logits_of(model, examples) for name, model in frozen.items()}
         return self.splits.training_batches_with(logits)
 
     def distill(self, role, arch, make_distiller, epochs, teachers=(), frozen=None):
