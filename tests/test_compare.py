@@ -96,3 +96,48 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, extra, named):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error:") and named in last
     assert not (tmp_path / "out").exists()
+
+
+def load_compare():
+    """tools/compare.py as a module (tools/ is no package); imported once per process."""
+    import importlib.util
+
+    if "kdkeras_compare_tool" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("kdkeras_compare_tool", os.path.join(ROOT, "tools", "compare.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    return sys.modules["kdkeras_compare_tool"]
+
+
+def test_seeds_are_a_count_or_a_list():
+    compare = load_compare()
+    assert compare.parse_seeds("3", 0) == [0, 1, 2]
+    assert compare.parse_seeds("2", 5) == [5, 6]
+    assert compare.parse_seeds("4,7", 0) == [4, 7]
+    for bad in ("0", "a", "1,1", ""):
+        with pytest.raises(compare.UsageError):
+            compare.parse_seeds(bad, 0)
+
+
+def test_work_is_counted_as_documented(tmp_path):
+    """GSKD from a shared teacher: stage 2 learns from the teacher and stage 1."""
+    compare = load_compare()
+    n, f_teacher, f1, f2 = 1000, 100, 10, 30
+    payload = {
+        "data": {"num_train": n},
+        "models": [
+            {"role": "teacher", "arch": "t", "flops": f_teacher, "epochs": 0, "checkpoint": "/x/teacher.keras", "train_seconds": 0.0},
+            {"role": "stage1", "arch": "s1", "flops": f1, "epochs": 2, "taught_by": ["teacher"], "teacher_cache": False, "train_seconds": 1.0},
+            {"role": "stage2", "arch": "s2", "flops": f2, "epochs": 2, "taught_by": ["teacher", "stage1"], "teacher_cache": True, "train_seconds": 2.0},
+        ],
+    }
+    cost = compare.account(payload, str(tmp_path))
+    assert cost["models_trained"] == 2  # the loaded teacher is not trained here
+    assert cost["images_backward"] == 2 * n + 2 * n
+    # stage1: 2n own + teacher 2n (no cache); stage2: 2n own + teacher n + stage1 n (cached)
+    assert cost["teacher_forward_images"] == 2 * n + n + n
+    assert cost["images_forward"] == 4 * n + 4 * n
+    flops = (2 * n * f1 * 3) + (2 * n * f2 * 3) + (3 * n * f_teacher) + (n * f1)
+    assert cost["train_flops"] == flops
+    assert cost["train_seconds"] == 3.0
