@@ -6,6 +6,7 @@ import sys
 from kdkeras.data.datasets import DatasetError
 
 USAGE_EXIT_CODE = 2
+FAILURE_EXIT_CODE = 1
 
 
 class UsageError(ValueError):
@@ -16,13 +17,18 @@ class UsageError(ValueError):
     """
 
 
+class TrainingError(RuntimeError):
+    """A run that cannot go on (a diverged loss); the message says why and what was kept."""
+
+
 def quiet_tensorflow_logs():
     """Keeps TensorFlow's C++ start-up chatter out of a command's output."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def run(main):
-    """Wraps an absl `main(argv)`: user errors become one line and exit 2."""
+    """Wraps an absl `main(argv)`: user errors become one line and exit 2,
+    a run that cannot go on one line and exit 1."""
 
     def wrapped(argv):
         try:
@@ -30,6 +36,9 @@ def run(main):
         except (UsageError, DatasetError) as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(USAGE_EXIT_CODE)
+        except TrainingError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(FAILURE_EXIT_CODE)
 
     return wrapped
 

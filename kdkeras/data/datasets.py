@@ -110,10 +110,19 @@ def _num_examples(info, split, dataset):
 def _load_image_folder(root):
     import tensorflow_datasets as tfds
 
+    classes = {}
     for split in ("train", "test"):
         folder = os.path.join(root, split)
         if not os.path.isdir(folder):
             raise DatasetError(f"--dataset=imagefolder:{root}: expected a folder {folder} of class folders")
+        classes[split] = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
+        if not classes[split]:
+            raise DatasetError(f"--dataset=imagefolder:{root}: {folder} has no class folders")
+        for name in classes[split]:
+            if not os.listdir(os.path.join(folder, name)):
+                raise DatasetError(f"--dataset=imagefolder:{root}: the class folder {os.path.join(folder, name)} is empty")
+    if classes["train"] != classes["test"]:
+        raise DatasetError(f"--dataset=imagefolder:{root}: train/ and test/ must hold the same class folders")
     try:
         builder = tfds.ImageFolder(root)
     except Exception as error:
@@ -136,6 +145,26 @@ def _image_shape(dataset, name):
     for image, _ in dataset.take(1):
         return tuple(int(d) for d in image.shape)
     raise DatasetError(f"--dataset={name}: the training split is empty")
+
+
+def _count(count, example):
+    return count + 1
+
+
+def _check_every_image(train, test, name, input_shape):
+    """Decodes every image once (filling the cache training would fill anyway),
+    so an unreadable file or an image of another size is reported here, by
+    name, and not as a TensorFlow error in the middle of training."""
+    try:
+        for split in (train, test):
+            split.reduce(0, _count)
+    except tf.errors.InvalidArgumentError as error:
+        text = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if "shape" in text.lower():
+            reason = f"images of different sizes (the first is {'x'.join(map(str, input_shape))}; every image must match)"
+        else:
+            reason = "a file that is not a readable image"
+        raise DatasetError(f"--dataset={name}: {reason}: {text[:200]}") from None
 
 
 def augment_cifar(image, label):
@@ -191,6 +220,8 @@ def load(
 
     train = train.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).cache()
     test = test.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    if name.startswith("imagefolder:"):
+        _check_every_image(train, test, name, input_shape)
 
     validation, num_validation = None, 0
     if validation_fraction > 0:

@@ -86,3 +86,27 @@ def test_unknown_dataset_names_the_flag(name):
 def test_image_folder_without_splits_names_the_flag(tmp_path):
     with pytest.raises(data.DatasetError, match="--dataset=imagefolder"):
         data.load(f"imagefolder:{tmp_path}")
+
+
+def test_image_folder_with_an_empty_class_folder(tmp_path):
+    root = make_image_folder(str(tmp_path / "images"))
+    os.makedirs(os.path.join(root, "train", "bird"))
+    os.makedirs(os.path.join(root, "test", "bird"))
+    with pytest.raises(data.DatasetError, match="bird.*empty"):
+        data.load(f"imagefolder:{root}")
+
+
+def test_image_folder_with_a_file_that_is_not_an_image(tmp_path):
+    root = make_image_folder(str(tmp_path / "images"))
+    with open(os.path.join(root, "train", "cat", "broken.png"), "wb") as f:
+        f.write(b"\\x89PNG this is not really a png")
+    with pytest.raises(data.DatasetError, match="not a readable image"):
+        data.load(f"imagefolder:{root}")
+
+
+def test_image_folder_with_images_of_mixed_sizes(tmp_path):
+    root = make_image_folder(str(tmp_path / "images"))
+    pixels = np.zeros((20, 16, 3), np.uint8)
+    tf.io.write_file(os.path.join(root, "train", "dog", "big.png"), tf.io.encode_png(pixels))
+    with pytest.raises(data.DatasetError, match="different sizes"):
+        data.load(f"imagefolder:{root}")

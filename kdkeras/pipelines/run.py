@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from kdkeras import io, models
-from kdkeras.cli import UsageError
+from kdkeras.cli import TrainingError, UsageError
 from kdkeras.pipelines.strategy_fit import fit_with_strategy_run
 
 
@@ -36,16 +36,17 @@ class StopAtAccuracy(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class DivergenceError(RuntimeError):
+class DivergenceError(TrainingError):
     """Training produced a NaN or infinite loss."""
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Stops at the first NaN or infinite loss and names model, epoch and causes."""
 
-    def __init__(self, role):
+    def __init__(self, role, output_dir):
         super().__init__()
         self.role = role
+        self.output_dir = output_dir
         self.epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -58,7 +59,8 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             raise DivergenceError(
                 f"the {self.role} diverged: loss {loss} at epoch {self.epoch}, batch {batch + 1}; "
                 "likely causes: a learning rate too high for this batch size (try --learning_rate lower), "
-                "a temperature near 0, or corrupt input data. The last completed epoch's backup is kept."
+                "a temperature near 0, or corrupt input data. Finished models and the backup of the last "
+                f"completed epoch are kept in {self.output_dir}."
             )
 
 
@@ -149,7 +151,7 @@ class Run:
         # only the chief writes logs and files of record.
         worker = "" if self.chief else f"worker{self.strategy.cluster_resolver.task_id}"
         callbacks = [
-            StopOnNonFiniteLoss(role),
+            StopOnNonFiniteLoss(role, self.output_dir),
             keras.callbacks.BackupAndRestore(self.path("backup", role, worker)),
         ]
         if self.chief:
