@@ -1,0 +1,239 @@
+"""`python -m edge.benchmark`: accuracy, size, latency and memory of a `.tflite` file.
+
+Runs the file with the LiteRT interpreter (ai-edge-litert, the runtime
+that replaced `tf.lite.Interpreter`), which is what a phone or a Linux
+board runs, so the figures speak for the exported file, not for Keras.
+"""
+
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+from edge.keras_model import load_keras_model
+from kdkeras import cli
+from kdkeras.io import write_json_atomic
+
+
+def _open(path, num_threads):
+    from ai_edge_litert.interpreter import Interpreter
+
+    cli.check(os.path.isfile(path), f"--model={path}: no such file")
+    try:
+        interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise cli.UsageError(f"--model={path}: not a TFLite model the interpreter can run ({reason})") from None
+    return interpreter
+
+
+def _quantization(interpreter):
+    """The export mode a file came from, read off its tensor types.
+
+    `qat` files are full-integer files like `int8` ones and read as `int8`.
+    """
+    input_dtype = interpreter.get_input_details()[0]["dtype"]
+    dtypes = {np.dtype(t["dtype"]) for t in interpreter.get_tensor_details()}
+    if input_dtype == np.int8:
+        return "int8"
+    if np.dtype(np.int16) in dtypes:
+        return "int16x8"
+    if np.dtype(np.float16) in dtypes:
+        return "float16"
+    if np.dtype(np.int8) in dtypes:
+        return "dynamic"
+    return "float32"
+
+
+def _to_input(pixels, detail):
+    """Raw 0-255 float pixels to what the input tensor takes (quantised for int8)."""
+    if detail["dtype"] == np.int8:
+        scale, zero_point = detail["quantization"]
+        return np.clip(np.round(pixels / scale + zero_point), -128, 127).astype(np.int8)
+    return pixels.astype(detail["dtype"])
+
+
+def _from_output(values, detail):
+    if detail["dtype"] == np.int8:
+        scale, zero_point = detail["quantization"]
+        return (values.astype(np.float32) - zero_point) * scale
+    return values.astype(np.float32)
+
+
+def _check_shape(interpreter, test_data, path):
+    expected = tuple(int(d) for d in interpreter.get_input_details()[0]["shape"][1:])
+    actual = tuple(test_data.element_spec[0].shape[1:])
+    cli.check(
+        actual == expected,
+        f"--dataset: its images are {'x'.join(map(str, actual))} but --model={path} takes {'x'.join(map(str, expected))}",
+    )
+
+
+def _accuracy(interpreter, test_data, batch_size):
+    """Top-1 accuracy over the whole split, invoking on batches of `batch_size`."""
+    input_detail = interpreter.get_input_details()[0]
+    correct = total = 0
+    current = None
+    for pixels, labels in test_data.unbatch().batch(batch_size):
+        pixels, labels = pixels.numpy(), labels.numpy()
+        if current != len(pixels):
+            current = len(pixels)
+            interpreter.resize_tensor_input(input_detail["index"], (current,) + pixels.shape[1:])
+            interpreter.allocate_tensors()
+            input_detail = interpreter.get_input_details()[0]
+        output_detail = interpreter.get_output_details()[0]
+        interpreter.set_tensor(input_detail["index"], _to_input(pixels, input_detail))
+        interpreter.invoke()
+        logits = _from_output(interpreter.get_tensor(output_detail["index"]), output_detail)
+        correct += int(np.sum(np.argmax(logits, axis=-1) == labels))
+        total += len(labels)
+    return correct / max(1, total)
+
+
+def _latency(run, image, runs, warmup):
+    """Median and p90 milliseconds of `run(image)` after `warmup` calls."""
+    for _ in range(warmup):
+        run(image)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run(image)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return {"median": float(np.median(times)), "p90": float(np.percentile(times, 90))}
+
+
+def _peak_rss_bytes():
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def benchmark_tflite(path, test_data, num_threads=1, runs=200, warmup=20, batch_size=100):
+    """Measures a `.tflite` file with the LiteRT interpreter.
+
+    Args:
+        path: the `.tflite` file (raw 0-255 pixels in, logits out).
+        test_data: batched `(pixels, label)` test pipeline, e.g.
+            `kdkeras.data.load(...).test`; accuracy is over all of it.
+        num_threads: interpreter threads, as on the device.
+        runs: timed batch-1 invocations for the latency.
+        warmup: untimed batch-1 invocations before them.
+        batch_size: batch of the accuracy pass (the latency is at batch 1).
+
+    Returns:
+        A dict: `accuracy`, `size_bytes`, `latency_ms` (`median`, `p90`:
+        one `set_tensor` + `invoke` at batch 1 on the first test image),
+        `num_threads`, `quantization` (read off the file's tensor types;
+        a `qat` file reads as `int8`), `peak_memory_bytes` (how much the
+        process's peak resident memory rose while the interpreter loaded
+        and ran the file; 0 when it stayed under an earlier peak),
+        `runs`, `warmup`, `num_test`.
+
+    Raises:
+        kdkeras.cli.UsageError: not a TFLite file, or images of another shape.
+    """
+    peak_before = _peak_rss_bytes()
+    interpreter = _open(path, num_threads)
+    _check_shape(interpreter, test_data, path)
+    quantization = _quantization(interpreter)
+
+    single = _open(path, num_threads)
+    input_detail = single.get_input_details()[0]
+    first = next(iter(test_data.unbatch().batch(1)))[0].numpy()
+    image = _to_input(first, input_detail)
+
+    def invoke(x):
+        single.set_tensor(input_detail["index"], x)
+        single.invoke()
+
+    latency = _latency(invoke, image, runs, warmup)
+    accuracy = _accuracy(interpreter, test_data, batch_size)
+    num_test = int(sum(int(labels.shape[0]) for _, labels in test_data))
+    return {
+        "path": os.path.abspath(path),
+        "accuracy": accuracy,
+        "size_bytes": os.path.getsize(path),
+        "latency_ms": latency,
+        "num_threads": int(num_threads),
+        "quantization": quantization,
+        "peak_memory_bytes": max(0, _peak_rss_bytes() - peak_before),
+        "runs": int(runs),
+        "warmup": int(warmup),
+        "num_test": num_test,
+    }
+
+
+def _keras_figures(model, test_data, runs, warmup):
+    """The float Keras model's accuracy and batch-1 latency (a traced call, not `predict`)."""
+    import tensorflow as tf
+
+    call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    correct = total = 0
+    for pixels, labels in test_data:
+        logits = call(pixels).numpy()
+        correct += int(np.sum(np.argmax(logits, axis=-1) == labels.numpy()))
+        total += int(labels.shape[0])
+    image = next(iter(test_data.unbatch().batch(1)))[0]
+    return {"accuracy": correct / max(1, total), "latency_ms": _latency(call, image, runs, warmup)}
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """The command's flags."""
+    flags.DEFINE_string("model", None, "the .tflite file to measure")
+    flags.DEFINE_string("dataset", None, "test data: mnist_sample, mnist, cifar10, cifar100 or imagefolder:PATH")
+    flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory")
+    flags.DEFINE_integer("num_threads", 1, "interpreter threads")
+    flags.DEFINE_integer("runs", 200, "timed batch-1 invocations")
+    flags.DEFINE_integer("warmup", 20, "untimed invocations before the timed ones")
+    flags.DEFINE_string("output", None, "JSON file for the figures (written atomically)")
+    flags.DEFINE_string("compare_keras", None, "a .keras model whose accuracy and latency go beside the file's")
+
+
+def main(argv):
+    """Benchmarks `--model` on `--dataset`, prints one line, writes `--output`."""
+    from kdkeras import data
+
+    cli.check(len(argv) == 1, f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.check(bool(FLAGS.model), "--model: required (a .tflite file)")
+    cli.check(bool(FLAGS.dataset), "--dataset: required (the test split to measure on)")
+    cli.check(FLAGS.num_threads >= 1, f"--num_threads={FLAGS.num_threads}: expected at least 1")
+    cli.check(FLAGS.runs >= 1 and FLAGS.warmup >= 0, "--runs must be at least 1 and --warmup at least 0")
+    interpreter = _open(FLAGS.model, 1)
+    splits = data.load(FLAGS.dataset, batch_size=128, data_dir=FLAGS.data_dir)
+    classes = int(interpreter.get_output_details()[0]["shape"][-1])
+    cli.check(
+        classes == splits.info.num_classes,
+        f"--dataset={FLAGS.dataset}: it has {splits.info.num_classes} classes but --model={FLAGS.model} gives {classes} outputs",
+    )
+    result = {"dataset": FLAGS.dataset}
+    result.update(benchmark_tflite(FLAGS.model, splits.test, FLAGS.num_threads, FLAGS.runs, FLAGS.warmup))
+    if FLAGS.compare_keras:
+        model = load_keras_model(FLAGS.compare_keras, splits.info, flag="--compare_keras")
+        result["keras"] = _keras_figures(model, splits.test, FLAGS.runs, FLAGS.warmup)
+    line = (
+        f"{FLAGS.model}: {result['quantization']}, {result['size_bytes']} bytes, "
+        f"accuracy {result['accuracy']:.4f} on {result['num_test']} {FLAGS.dataset} test images, "
+        f"latency median {result['latency_ms']['median']:.3f} ms p90 {result['latency_ms']['p90']:.3f} ms "
+        f"({result['num_threads']} thread{'s' if result['num_threads'] > 1 else ''})"
+    )
+    if "keras" in result:
+        keras_figures = result["keras"]
+        line += (
+            f"; keras accuracy {keras_figures['accuracy']:.4f}, "
+            f"latency median {keras_figures['latency_ms']['median']:.3f} ms"
+        )
+    if FLAGS.output:
+        write_json_atomic(FLAGS.output, result)
+    print(line)
+
+
+if __name__ == "__main__":
+    cli.quiet_tensorflow_logs()
+    define_flags()
+    app.run(cli.run(main))
