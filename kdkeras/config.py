@@ -98,6 +98,11 @@ class TrainConfig:
         if self.method == "takd":
             check(len(self.assistants) >= 1, "--assistants: takd needs at least one assistant, e.g. --assistants=resnet14")
         check(bool(self.output_dir), "--output_dir: expected a directory")
+        if self.export:
+            from edge import QUANTIZATIONS
+
+            for mode in self.export:
+                check(mode in QUANTIZATIONS, f"--export: {mode!r} is not a mode; expected names from {', '.join(QUANTIZATIONS)}")
         return self
 
     def as_dict(self):

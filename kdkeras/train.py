@@ -164,6 +164,8 @@ def train(config):
     roles = PIPELINES[config.method](run)
     run.write_history_csv()
     payload = results_payload(config, run, roles, splits.info, time.perf_counter() - start)
+    if config.export and chief:
+        payload["edge"] = export_student(config, run.models[roles["student"]], splits)
     if chief:
         final = os.path.join(config.output_dir, f"{roles['student']}.keras")
         if roles["student"] != "student":
@@ -176,6 +178,24 @@ def train(config):
         f"results in {os.path.join(config.output_dir, 'results.json')}"
     )
     return payload
+
+
+def export_student(config, student, splits):
+    """Exports the final student in every `--export` mode and measures each file."""
+    import edge
+
+    figures = {}
+    for mode in config.export:
+        path = os.path.join(config.output_dir, f"student_{mode}.tflite")
+        print(f"[kdkeras] exporting the student as {mode} to {path}")
+        exported = edge.export_tflite(student, mode, path, train_data=splits.train)
+        measured = edge.benchmark_tflite(path, splits.test)
+        figures[mode] = {**exported, **measured}
+        print(
+            f"[kdkeras] {mode}: {measured['size_bytes']} bytes, accuracy {measured['accuracy']:.4f}, "
+            f"median latency {measured['latency_ms']['median']:.3f} ms"
+        )
+    return figures
 
 
 def _copy(source, destination):

@@ -36,10 +36,13 @@ def test_blkd_end_to_end_then_reuses_the_teacher(tmp_path, fast_flags):
 
 def test_nokd_goes_through_the_same_path(tmp_path, fast_flags):
     out = tmp_path / "nokd"
-    result = run_module("kdkeras.train", "--method=nokd", f"--output_dir={out}", *fast_flags)
+    result = run_module("kdkeras.train", "--method=nokd", f"--output_dir={out}", "--export=int8", *fast_flags)
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((out / "results.json").read_text())
     assert results["teacher"] is None and results["student"]["arch"] == "plain2"
+    int8 = results["edge"]["int8"]
+    assert int8["quantization"] == "int8" and int8["size_bytes"] == (out / "student_int8.tflite").stat().st_size
+    assert int8["latency_ms"]["median"] > 0 and abs(int8["accuracy"] - results["student"]["test_accuracy"]) < 0.05
 
 
 def save_model(path, input_shape, num_classes):
@@ -60,6 +63,7 @@ BAD_INPUTS = {
     "missing checkpoint": (["--teacher_checkpoint=/nonexistent/teacher.keras"], "--teacher_checkpoint"),
     "gskd stages shrinking": (["--method=gskd", "--stages=resnet14,resnet8"], "--stages"),
     "takd without assistants": (["--method=takd"], "--assistants"),
+    "unknown export mode": (["--export=int9"], "--export"),
 }
 
 

@@ -100,6 +100,7 @@ class Run:
         self.chief = chief
         self.output_dir = config.output_dir
         self.records = []
+        self.models = {}
         self.steps_per_epoch = math.ceil(splits.info.num_train / config.batch_size)
 
     def path(self, *parts):
@@ -138,6 +139,7 @@ class Run:
         with self.strategy.scope():
             model = keras.models.load_model(model_path, compile=False)
         self.records.append(record)
+        self.models[role] = model
         print(f"[kdkeras] {role}: finished earlier, loaded {model_path} (test accuracy {record['test_accuracy']:.4f})")
         return model
 
@@ -203,6 +205,7 @@ class Run:
             io.save_model_atomic(model, self.path(f"{role}.keras"))
             io.write_json_atomic(self.path(f"{role}.json"), record)
         self.records.append(record)
+        self.models[role] = model
         print(f"[kdkeras] {role} ({record['arch']}): test accuracy {record['test_accuracy']:.4f}, {seconds:.1f} s")
         return model
 
