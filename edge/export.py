@@ -96,9 +96,7 @@ def export_tflite(
                 learning_rate=fine_tune_learning_rate,
             )
             facts.update(tuning_facts)
-            import tensorflow as tf
-
-            tf.saved_model.save(tuned, saved_model)
+            _save_tf_keras(tuned, saved_model)
         else:
             model.export(saved_model, verbose=False)
         tflite = _convert(saved_model, quantization, train_data, calibration_steps)
@@ -106,8 +104,15 @@ def export_tflite(
     return {"path": os.path.abspath(output_path), "size_bytes": len(tflite), **facts}
 
 
+def _save_tf_keras(model, directory):
+    """A SavedModel of a tf_keras model (its own `export` prints every signature)."""
+    import tensorflow as tf
+
+    tf.saved_model.save(model, directory)
+
+
 def _check_data_fits(model, train_data):
-    pixels_spec, labels_spec = train_data.element_spec[:2] if isinstance(train_data.element_spec, tuple) else (None, None)
+    pixels_spec, _ = train_data.element_spec[:2] if isinstance(train_data.element_spec, tuple) else (None, None)
     cli.check(pixels_spec is not None, "training data must yield (pixels, label) batches")
     expected = tuple(model.input_shape[1:])
     actual = tuple(pixels_spec.shape[1:])
