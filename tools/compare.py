@@ -694,6 +694,9 @@ def write_summary(plan, edge_api):
                 plan.methods, rows, f"Student accuracy vs int8 TFLite latency ({plan.recipe.dataset})",
             )
             plots.append("latency.png")
+    stale = os.path.join(plan.output_dir, "latency.png")
+    if "latency.png" not in plots and os.path.exists(stale):
+        os.remove(stale)  # from an earlier invocation with edge figures; results.md says why there is none now
     text = markdown(plan, rows, teachers, edge_used, plots)
 
     def write(temporary):
