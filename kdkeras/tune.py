@@ -1,0 +1,525 @@
+"""`python -m kdkeras.tune --flagfile=configs/tune/blkd.flags`: search a method's distillation knobs.
+
+Every `kdkeras.train` flag describes the recipe (data, architectures,
+epochs, optimizer, ...); the extra flags below describe the search. A
+keras-tuner oracle (`--tuner=random|bayesian|hyperband`) proposes values of
+the method's knobs (`KNOBS`: temperature and alpha for every KD method, plus
+the method's own, in the ranges of `RANGES`); each trial trains the method's
+models exactly as `kdkeras.train` would (through `kdkeras.pipelines`) on the
+training part of the data, and is scored by the final student's accuracy on
+the validation split (`--validation_fraction` of the training data, held out
+by `--seed`). The test split is never read: inside a search, the runs are
+handed the validation split in place of the test split.
+
+The fixed network the method learns from (the teacher; a trained copy of the
+student for tfkd_self and rekd; the early-stopped teacher of dekd) is trained
+once, in `tune_dir/teacher`, or loaded from `--teacher_checkpoint`, and
+shared by every trial.
+
+Files in `--tune_dir`:
+
+- `search/`: keras-tuner's project (oracle state and one `trial_*` per
+  trial); run the same command again and an interrupted search resumes
+  there, retrying the trial that was cut short (it resumes from its own
+  per-epoch backup), or extends the search when `--max_trials` grew;
+- `trials/<trial id>/`: each trial's models, logs and records;
+- `teacher/`: the shared teacher;
+- `best.flags`: every `kdkeras.train` flag with the best trial's values,
+  written after every trial: `python -m kdkeras.train --flagfile=TUNE_DIR/best.flags`;
+- `best.json`: the best values and score, and every trial;
+- `search.json`: the settings of the search, to refuse a resume with others.
+"""
+
+import dataclasses
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (by kdkeras.cli)
+
+from absl import app, flags  # noqa: E402
+
+from kdkeras import cli, io  # noqa: E402
+from kdkeras import train as kdtrain  # defines every kdkeras.train flag: the recipe  # noqa: E402
+from kdkeras.cli import TrainingError, UsageError, check  # noqa: E402
+from kdkeras.config import METHODS, TrainConfig  # noqa: E402
+from kdkeras.pipelines import Run  # noqa: E402
+
+TUNERS = ("random", "bayesian", "hyperband")
+OBJECTIVE = "val_accuracy"
+
+# The searched range of every knob: ("float", low, high, sampling) or ("choice", values).
+# `assistants` (takd) is a choice whose candidates depend on the architectures (`assistant_choices`).
+RANGES = {
+    "temperature": ("float", 1.0, 20.0, "log"),
+    "alpha": ("float", 0.1, 0.99, "linear"),
+    "wskd_correction": ("choice", ("lift", "swap")),
+    "wskd_margin": ("float", 0.0, 5.0, "linear"),
+    "wskd_beta": ("float", 0.0, 1.0, "linear"),
+    "gskd_gamma": ("float", 0.0, 1.0, "linear"),
+    "tfkd_correct_prob": ("float", 0.9, 0.99, "linear"),
+    "assistants": ("choice", None),
+}
+_COMMON = ("temperature", "alpha")
+KNOBS = {
+    "nokd": (),
+    "blkd": _COMMON,
+    "takd": _COMMON + ("assistants",),
+    "rekd": _COMMON,
+    "dekd": _COMMON,
+    "tfkd_self": _COMMON,
+    "tfkd_reg": _COMMON + ("tfkd_correct_prob",),
+    "wskd": _COMMON + ("wskd_correction", "wskd_margin", "wskd_beta"),
+    "gskd": _COMMON + ("gskd_gamma",),
+}
+# Methods whose kdkeras.train run learns from `--teacher` (or `--teacher_checkpoint`):
+# best.flags hands them the search's shared teacher.
+_USES_TEACHER_CHECKPOINT = ("blkd", "takd", "wskd", "gskd", "dekd")
+# Settings a resumed search may change: they do not change what a trial trains.
+_NOT_SEMANTIC = kdtrain._NOT_SEMANTIC + ("max_trials",)
+
+flags.DEFINE_enum("tuner", "random", list(TUNERS), "keras-tuner oracle: random, bayesian or hyperband")
+flags.DEFINE_integer("max_trials", 10, "trials of the search (with hyperband: the most it runs)")
+flags.DEFINE_string("tune_dir", "", "the search's directory (default runs/tune/<method>)")
+flags.DEFINE_list("knobs", [], "knobs to search, comma-separated (default: all of the method's); the others keep their flag value")
+flags.DEFINE_multi_string(
+    "assistant_choices",
+    [],
+    "takd: a candidate assistant chain, largest first, comma-separated; repeat the flag for more "
+    "(default: --assistants and each architecture of the teacher's or student's family sized between them)",
+)
+flags.DEFINE_integer("hyperband_factor", 3, "hyperband: reduction factor of the successive halving (>= 2)")
+FLAGS = flags.FLAGS
+
+
+@dataclasses.dataclass
+class TuneOptions:
+    """The settings of the search itself (the recipe is a `TrainConfig`)."""
+
+    tuner: str = "random"
+    max_trials: int = 10
+    tune_dir: str = ""
+    knobs: tuple = ()
+    assistant_choices: tuple = ()
+    hyperband_factor: int = 3
+    best_output_dir: str = ""  # output_dir written into best.flags (default tune_dir/best)
+
+    def validate(self, config):
+        """Raises `UsageError` for the first setting that cannot be used; fills defaults."""
+        check(self.tuner in TUNERS, f"--tuner={self.tuner}: expected one of {', '.join(TUNERS)}")
+        check(self.max_trials >= 1, f"--max_trials={self.max_trials}: expected an integer >= 1")
+        check(self.hyperband_factor >= 2, f"--hyperband_factor={self.hyperband_factor}: expected an integer >= 2")
+        check(
+            KNOBS.get(config.method),
+            f"--method={config.method}: no distillation knobs to search; expected one of "
+            + ", ".join(m for m in METHODS if KNOBS[m]),
+        )
+        check(
+            config.validation_fraction > 0,
+            f"--validation_fraction={config.validation_fraction}: a search is scored on a validation split; "
+            "expected a value in (0, 1), e.g. 0.1",
+        )
+        check(config.strategy != "multi_worker", "--strategy=multi_worker: a search runs in one process; use auto, default or mirrored")
+        for knob in self.knobs:
+            check(
+                knob in KNOBS[config.method],
+                f"--knobs: {knob!r} is not a knob of {config.method}; expected names from {', '.join(KNOBS[config.method])}",
+            )
+        check(len(set(self.knobs)) == len(self.knobs), "--knobs: a knob is listed twice")
+        if config.teacher_checkpoint:
+            check(
+                config.method in _USES_TEACHER_CHECKPOINT,
+                f"--teacher_checkpoint: {config.method} does not learn from --teacher "
+                f"(only {', '.join(_USES_TEACHER_CHECKPOINT)} do); remove it",
+            )
+        for chain in self.assistant_choices:
+            check(config.method == "takd", "--assistant_choices: only takd has assistants")
+            check(chain, "--assistant_choices: an empty chain; expected architectures, e.g. resnet20,resnet14")
+            dataclasses.replace(config, assistants=chain).validate()
+        if not self.tune_dir:
+            self.tune_dir = os.path.join("runs", "tune", config.method)
+        if not self.best_output_dir:
+            self.best_output_dir = os.path.join(self.tune_dir, "best")
+        return self
+
+    def searched(self, config):
+        """The knobs this search varies."""
+        return tuple(self.knobs) or KNOBS[config.method]
+
+
+def _chain(text):
+    return tuple(a.strip() for a in text.split(",") if a.strip())
+
+
+def assistant_candidates(config, info, given=()):
+    """takd's candidate assistant chains: `given`, else `--assistants` and every
+    architecture of the teacher's or student's family strictly between them in size."""
+    if given:
+        return [",".join(chain) for chain in given]
+    from kdkeras import models
+
+    def family(arch):
+        return arch.rstrip("0123456789")
+
+    def size(arch):
+        return models.count_params(models.get(arch, info.input_shape, info.num_classes))
+
+    candidates = [",".join(config.assistants)]
+    low, high = size(config.student), size(config.teacher)
+    families = {family(config.teacher), family(config.student)}
+    for arch in models.names():
+        if family(arch) in families and arch not in candidates and low < size(arch) < high:
+            candidates.append(arch)
+    return candidates
+
+
+def search_space(config, options, info):
+    """The keras-tuner `HyperParameters` declaring the knobs `options` searches for `config.method`."""
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    knobs = options.searched(config)
+    for knob in knobs:
+        kind, *spec = RANGES[knob]
+        conditions = {}
+        if knob == "wskd_margin":
+            # The margin only acts with the lift correction.
+            if "wskd_correction" in knobs:
+                conditions = dict(parent_name="wskd_correction", parent_values=["lift"])
+            else:
+                check(
+                    config.wskd_correction == "lift",
+                    f"--knobs: wskd_margin acts only with --wskd_correction=lift, not {config.wskd_correction}",
+                )
+        if knob == "assistants":
+            hp.Choice(knob, assistant_candidates(config, info, [_chain(c) for c in options.assistant_choices]))
+        elif kind == "choice":
+            hp.Choice(knob, list(spec[0]), **conditions)
+        else:
+            low, high, sampling = spec
+            hp.Float(knob, low, high, sampling=sampling, default=min(max(getattr(config, knob), low), high), **conditions)
+    return hp
+
+
+def trial_config(base, values, output_dir):
+    """The `TrainConfig` of a trial: `base` with the trial's knob values."""
+    changes = {}
+    for name, value in values.items():
+        if name.startswith("tuner/"):
+            continue
+        changes[name] = _chain(value) if name == "assistants" else value
+    if "tuner/epochs" in values:  # hyperband's budget for this trial
+        changes["epochs"] = int(values["tuner/epochs"])
+    return dataclasses.replace(base, output_dir=output_dir, export=(), **changes)
+
+
+def flagfile_text(config, header=()):
+    """`config` as a flagfile `kdkeras.train` reads: every `TrainConfig` flag, one per line."""
+    lines = [f"# {line}" for line in header]
+    for field in dataclasses.fields(TrainConfig):
+        name, value = field.name, getattr(config, field.name)
+        if value is None:
+            lines.append(f"# --{name} is not set")
+        elif isinstance(value, bool):
+            lines.append(f"--{name}" if value else f"--no{name}")
+        elif isinstance(value, tuple):
+            lines.append(f"--{name}={','.join(value)}")
+        elif isinstance(value, float):
+            lines.append(f"--{name}={value!r}")
+        else:
+            lines.append(f"--{name}={value}")
+    return "\n".join(lines) + "\n"
+
+
+class Search:
+    """One search: the recipe, the data, the shared teacher and the files of record."""
+
+    def __init__(self, config, options):
+        self.config = config
+        self.options = options
+        self.tune_dir = options.tune_dir
+        self.splits = None  # what every run of the search sees: validation in place of test
+        self.strategy = None
+        self.teacher = None
+        self.teacher_record = None
+        self.space = None
+        self.usage_error = None
+
+    def path(self, *parts):
+        return os.path.join(self.tune_dir, *parts)
+
+    def check_directory(self):
+        """Refuses a `tune_dir` holding a search with other settings; records ours."""
+        import json
+
+        searched = self.options.searched(self.config)
+        ours = {
+            "tuner": self.options.tuner,
+            "knobs": list(searched),
+            "assistant_choices": list(self.options.assistant_choices),
+            "hyperband_factor": self.options.hyperband_factor if self.options.tuner == "hyperband" else None,
+            "recipe": {
+                k: v for k, v in self.config.as_dict().items() if k not in _NOT_SEMANTIC and k not in searched
+            },
+        }
+        path = self.path("search.json")
+        if os.path.exists(path):
+            try:
+                with open(path) as f:
+                    theirs = json.load(f)
+            except (OSError, ValueError):
+                raise UsageError(f"{path}: unreadable search record; remove it or choose another --tune_dir") from None
+            differing = [k for k in ("tuner", "knobs", "assistant_choices", "hyperband_factor") if theirs.get(k) != ours[k]]
+            differing += sorted(k for k in ours["recipe"] if theirs.get("recipe", {}).get(k, ours["recipe"][k]) != ours["recipe"][k])
+            if differing:
+                raise UsageError(
+                    f"--tune_dir={self.tune_dir} holds a search with other settings "
+                    f"({', '.join('--' + k for k in differing)} differ); choose another --tune_dir or remove it"
+                )
+        io.write_json_atomic(path, ours)
+
+    def prepare(self):
+        """Loads the data and the shared teacher; declares the search space."""
+        import keras
+
+        from kdkeras import data
+        from kdkeras.distribute import make_strategy
+
+        config = self.config
+        os.makedirs(self.tune_dir, exist_ok=True)
+        self.check_directory()
+        self.strategy = make_strategy(config.strategy, config.tpu)
+        keras.utils.set_random_seed(config.seed)
+        if config.mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.strategy == "tpu" else "mixed_float16")
+        splits = data.load(
+            config.dataset,
+            batch_size=config.batch_size,
+            augment=config.augment,
+            data_dir=config.data_dir,
+            validation_fraction=config.validation_fraction,
+            seed=config.seed,
+        )
+        # Runs evaluate every model on `splits.test`: in a search that is the validation split.
+        self.splits = dataclasses.replace(splits, test=splits.validation)
+        self.space = search_space(config, self.options, splits.info)
+        print(
+            f"[kdkeras.tune] {config.method} on {config.dataset}: {splits.info.num_train} training examples, "
+            f"{splits.info.num_validation} for validation (the objective; the test split is not read: "
+            "'test accuracy' below means validation accuracy)"
+        )
+        self.teacher = self.shared_teacher()
+
+    def shared_teacher(self):
+        """The fixed network the method learns from, trained (or loaded) once; None if there is none."""
+        config = self.config
+        if config.method in ("nokd", "tfkd_reg"):
+            return None
+        run = Run(dataclasses.replace(config, output_dir=self.path("teacher")), self.splits, self.strategy)
+        if config.method in ("tfkd_self", "rekd"):  # a trained copy of the student teaches
+            teacher = run.train_plain("teacher", config.student, config.teacher_epochs)
+        elif config.method == "dekd" and not config.teacher_checkpoint:
+            teacher = run.train_plain(
+                "teacher", config.teacher, config.teacher_epochs, stop_at_accuracy=config.defective_teacher_accuracy
+            )
+        else:
+            teacher = run.teacher()
+        self.teacher_record = dict(run.records[-1])
+        self.teacher_record["val_accuracy"] = self.teacher_record.pop("test_accuracy")
+        return teacher
+
+    def teacher_checkpoint(self):
+        """What best.flags gives as `--teacher_checkpoint`: the search's teacher, where kdkeras.train uses one."""
+        if self.config.method not in _USES_TEACHER_CHECKPOINT:
+            return None
+        return os.path.abspath(self.config.teacher_checkpoint or self.path("teacher", "teacher.keras"))
+
+    def run_trial(self, trial):
+        """Trains the trial's models as kdkeras.train would; returns the student's validation accuracy."""
+        import keras
+
+        from kdkeras.pipelines import METHODS as PIPELINES
+        from kdkeras.pipelines import run as run_module
+
+        config = trial_config(self.config, trial.hyperparameters.values, self.path("trials", trial.trial_id))
+        config.validate()
+        keras.utils.set_random_seed(config.seed)  # every trial starts from the same weights and order
+        run = TrialRun(config, self.splits, self.strategy, self.teacher)
+        roles = PIPELINES[config.method](run)
+        return run_module.accuracy(run.models[roles["student"]], self.splits.validation)
+
+    def summary(self, oracle):
+        """The content of best.json (None before a trial has finished)."""
+        trials = []
+        for trial in sorted(oracle.trials.values(), key=lambda t: t.trial_id):
+            score = trial.score if trial.status == "COMPLETED" else None
+            trials.append({"trial_id": trial.trial_id, "status": trial.status, OBJECTIVE: score, "values": dict(trial.hyperparameters.values)})
+        best = oracle.get_best_trials(1)
+        if not best or best[0].score is None:
+            return None
+        best = best[0]
+        return {
+            "method": self.config.method,
+            "tuner": self.options.tuner,
+            "objective": f"{OBJECTIVE}: the final student's accuracy on the validation split",
+            "num_validation": self.splits.info.num_validation,
+            "best": {"trial_id": best.trial_id, OBJECTIVE: best.score, "values": self.best_values(best)},
+            "best_flagfile": self.path("best.flags"),
+            "teacher": self.teacher_record,
+            "search_space": self.space.get_config(),
+            "trials": trials,
+            "flags": self.best_config(best).as_dict(),
+        }
+
+    def best_values(self, trial):
+        values = trial.hyperparameters.values
+        return {k: v for k, v in values.items() if not k.startswith("tuner/") and trial.hyperparameters.is_active(k)}
+
+    def best_config(self, trial):
+        config = trial_config(self.config, self.best_values(trial), self.options.best_output_dir)
+        return dataclasses.replace(config, epochs=self.config.epochs, teacher_checkpoint=self.teacher_checkpoint())
+
+    def write_best(self, oracle):
+        """Writes best.flags and best.json for the best trial so far (atomically)."""
+        payload = self.summary(oracle)
+        if payload is None:
+            return None
+        best = oracle.get_best_trials(1)[0]
+        completed = sum(1 for t in payload["trials"] if t["status"] == "COMPLETED")
+        header = (
+            f"The best of {completed} trials of a {self.options.tuner} search by kdkeras.tune: trial {best.trial_id}, "
+            f"validation accuracy {best.score:.4f}.",
+            f"Train it: python -m kdkeras.train --flagfile={self.path('best.flags')}",
+        )
+        text = flagfile_text(self.best_config(best), header)
+
+        def write(temporary):
+            with open(temporary, "w") as f:
+                f.write(text)
+
+        io.replace_atomic(self.path("best.flags"), write)
+        io.write_json_atomic(self.path("best.json"), payload)
+        return payload
+
+
+class TrialRun(Run):
+    """A `Run` whose fixed teacher is the search's shared one, keeping every model it makes."""
+
+    def __init__(self, config, splits, strategy, teacher):
+        super().__init__(config, splits, strategy)
+        self.shared_teacher = teacher
+        self.models = {}
+
+    def teacher(self):
+        return self.shared_teacher
+
+    def train_plain(self, role, arch, epochs, stop_at_accuracy=None):
+        if role == "teacher" and self.shared_teacher is not None:
+            return self.shared_teacher
+        return super().train_plain(role, arch, epochs, stop_at_accuracy)
+
+    def load_finished(self, role):
+        model = super().load_finished(role)
+        if model is not None:
+            self.models[role] = model
+        return model
+
+    def finish(self, role, model, *args, **kwargs):
+        self.models[role] = model
+        return super().finish(role, model, *args, **kwargs)
+
+
+def make_tuner(search):
+    """The keras-tuner `Tuner` around the chosen oracle, reloading `tune_dir/search` if it exists."""
+    import keras_tuner
+
+    config, options = search.config, search.options
+    objective = keras_tuner.Objective(OBJECTIVE, direction="max")
+    common = dict(objective=objective, hyperparameters=search.space, allow_new_entries=False, seed=config.seed)
+    if options.tuner == "random":
+        oracle = keras_tuner.oracles.RandomSearchOracle(max_trials=options.max_trials, **common)
+    elif options.tuner == "bayesian":
+        oracle = keras_tuner.oracles.BayesianOptimizationOracle(max_trials=options.max_trials, **common)
+    else:
+        oracle = keras_tuner.oracles.HyperbandOracle(max_epochs=config.epochs, factor=options.hyperband_factor, **common)
+        oracle.max_trials = options.max_trials  # Oracle.create_trial stops there
+
+    class DistillationTuner(keras_tuner.Tuner):
+        """Each trial trains the kdkeras method with the trial's knobs; its score is the validation accuracy."""
+
+        def run_trial(self, trial, *args, **kwargs):
+            from kdkeras.pipelines.run import DivergenceError
+
+            try:
+                return {OBJECTIVE: search.run_trial(trial)}
+            except (UsageError, cli.DatasetError) as error:
+                search.usage_error = error
+                raise keras_tuner.errors.FatalError(str(error)) from None
+            except DivergenceError as error:
+                print(f"[kdkeras.tune] trial {trial.trial_id} failed: {error}")
+                raise keras_tuner.errors.FailedTrialError(str(error)) from None
+
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            search.write_best(self.oracle)
+
+    return DistillationTuner(oracle, directory=search.tune_dir, project_name="search", overwrite=False)
+
+
+def tune(config, options):
+    """Runs (or resumes) the search; returns the content of best.json."""
+    import keras_tuner
+
+    search = Search(config, options)
+    search.prepare()
+    tuner = make_tuner(search)
+    tuner.search_space_summary()
+    try:
+        tuner.search(verbose=config.verbose)
+    except keras_tuner.errors.FatalError as error:
+        if search.usage_error is not None:
+            raise search.usage_error from None
+        raise TrainingError(f"the search stopped: {error}") from None
+    except RuntimeError as error:
+        if "consecutive failures" not in str(error):
+            raise
+        raise TrainingError(
+            f"the search stopped: {str(error).splitlines()[0]} (see the trials in {search.path('search')})"
+        ) from None
+    payload = search.write_best(tuner.oracle)
+    if payload is None:
+        raise TrainingError(f"no trial finished; see the trials in {search.path('search')}")
+    best = payload["best"]
+    values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["values"].items())
+    print(
+        f"[kdkeras.tune] best of {len(payload['trials'])} trials: trial {best['trial_id']}, "
+        f"{OBJECTIVE} {best[OBJECTIVE]:.4f} ({values}); "
+        f"train it: python -m kdkeras.train --flagfile={payload['best_flagfile']}"
+    )
+    return payload
+
+
+def from_flags(values):
+    """`(TrainConfig, TuneOptions)` from parsed flag values, validated."""
+    config = kdtrain.config_from_flags(values).validate()
+    options = TuneOptions(
+        tuner=values.tuner,
+        max_trials=values.max_trials,
+        tune_dir=values.tune_dir,
+        knobs=tuple(k.strip() for k in values.knobs if k.strip()),
+        assistant_choices=tuple(c.strip() for c in values.assistant_choices),
+        hyperband_factor=values.hyperband_factor,
+        best_output_dir=values.output_dir if values["output_dir"].present else "",
+    )
+    return config, options.validate(config)
+
+
+@cli.run
+def main(argv):
+    if len(argv) > 1:
+        raise UsageError(f"unexpected arguments {' '.join(argv[1:])}; every setting is a --flag")
+    tune(*from_flags(FLAGS))
+
+
+if __name__ == "__main__":
+    cli.quiet_tensorflow_logs()
+    FLAGS.set_default("validation_fraction", 0.1)
+    app.run(main, flags_parser=kdtrain.parse_flags)
