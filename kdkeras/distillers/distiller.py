@@ -124,10 +124,10 @@ class Distiller(keras.distillation.Distiller):
         """
         return [tf.cast(tf.shape(labels)[0], tf.float32)]
 
-    def _apply_student_update(self, loss, tape):
+    def _apply_student_update(self, scaled_loss, tape):
+        """One optimizer update of the student from `optimizer.scale_loss(loss)` taped in `tape`."""
         variables = self.student.trainable_variables
-        gradients = tape.gradient(self.optimizer.scale_loss(loss), variables)
-        self.optimizer.apply(gradients, variables)
+        self.optimizer.apply(tape.gradient(scaled_loss, variables), variables)
 
     def _distillation_loss(self, data, training):
         """Forward pass and global-mean loss of one batch, for train and test."""
@@ -151,7 +151,8 @@ class Distiller(keras.distillation.Distiller):
     def train_step(self, data):
         with tf.GradientTape() as tape:
             loss, (images, y, student_logits, teacher_logits, counts, ce, kd) = self._distillation_loss(data, True)
-        self._apply_student_update(loss, tape)
+            scaled_loss = self.optimizer.scale_loss(loss)
+        self._apply_student_update(scaled_loss, tape)
         self._update_trackers(loss, ce, kd)
         self.after_first_update(images, y, teacher_logits, counts)
         return self.compute_metrics(images, y, student_logits)

@@ -125,7 +125,8 @@ class WiseStudentDistiller(Distiller):
                     labels, student_logits, corrected, self.temperature, self.beta
                 )
                 loss = losses.global_mean(per_example, mask=wrong, count=global_count)
-            self._apply_student_update(loss, tape)
+                scaled_loss = self.optimizer.scale_loss(loss)
+            self._apply_student_update(scaled_loss, tape)
             self.optimizer.iterations.assign_sub(1)
             self.step2_loss_tracker.update_state(loss * tf.cast(losses.num_replicas(), tf.float32))
 

@@ -90,3 +90,18 @@ def test_bad_arguments():
         kdkeras.WiseStudentDistiller(tiny_model(2), tiny_model(1), correction="flip")
     with pytest.raises(ValueError, match="margin"):
         kdkeras.WiseStudentDistiller(tiny_model(2), tiny_model(1), margin=-1.0)
+
+
+def test_trains_under_mixed_precision_with_loss_scaling(problem):
+    x, y = problem
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        distiller = kdkeras.WiseStudentDistiller(tiny_model(2), tiny_model(1))
+        distiller.compile(optimizer=keras.optimizers.SGD(0.05), metrics=["accuracy"])
+        before = weights_of(distiller.student)
+        history = distiller.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert isinstance(distiller.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert np.isfinite(history.history["loss"][0]) and history.history["step2_examples"][0] > 0
+    assert any(not np.array_equal(a, b) for a, b in zip(before, weights_of(distiller.student)))
