@@ -130,10 +130,16 @@ class TuneOptions:
                 f"--teacher_checkpoint: {config.method} does not learn from --teacher "
                 f"(only {', '.join(_USES_TEACHER_CHECKPOINT)} do); remove it",
             )
+        from kdkeras import models
+
         for chain in self.assistant_choices:
             check(config.method == "takd", "--assistant_choices: only takd has assistants")
-            check(chain, "--assistant_choices: an empty chain; expected architectures, e.g. resnet20,resnet14")
-            dataclasses.replace(config, assistants=chain).validate()
+            check(_chain(chain), "--assistant_choices: an empty chain; expected architectures, e.g. resnet20,resnet14")
+            for arch in _chain(chain):
+                check(
+                    arch in models.names(),
+                    f"--assistant_choices={chain}: {arch!r} is not an architecture; expected names from {', '.join(models.names())}",
+                )
         if not self.tune_dir:
             self.tune_dir = os.path.join("runs", "tune", config.method)
         if not self.best_output_dir:
