@@ -105,6 +105,14 @@ class TuneOptions:
     def validate(self, config):
         """Raises `UsageError` for the first setting that cannot be used; fills defaults."""
         check(self.tuner in TUNERS, f"--tuner={self.tuner}: expected one of {', '.join(TUNERS)}")
+        if self.tuner == "bayesian":
+            import importlib.util
+
+            check(
+                importlib.util.find_spec("sklearn") is not None,
+                "--tuner=bayesian: keras-tuner's Bayesian optimisation needs scikit-learn; "
+                "pip install scikit-learn (or use --tuner=random or hyperband)",
+            )
         check(self.max_trials >= 1, f"--max_trials={self.max_trials}: expected an integer >= 1")
         check(self.hyperband_factor >= 2, f"--hyperband_factor={self.hyperband_factor}: expected an integer >= 2")
         check(
@@ -391,7 +399,7 @@ class Search:
         best = oracle.get_best_trials(1)[0]
         completed = sum(1 for t in payload["trials"] if t["status"] == "COMPLETED")
         header = (
-            f"The best of {completed} trials of a {self.options.tuner} search by kdkeras.tune: trial {best.trial_id}, "
+            f"The best of {completed} trials of a {self.options.tuner} search by kdkeras.tune: trial_{best.trial_id}, "
             f"validation accuracy {best.score:.4f}.",
             f"Train it: python -m kdkeras.train --flagfile={self.path('best.flags')}",
         )
@@ -496,7 +504,7 @@ def tune(config, options):
     best = payload["best"]
     values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["values"].items())
     print(
-        f"[kdkeras.tune] best of {len(payload['trials'])} trials: trial {best['trial_id']}, "
+        f"[kdkeras.tune] best of {len(payload['trials'])} trials: trial_{best['trial_id']} in {search.path('search')}, "
         f"{OBJECTIVE} {best[OBJECTIVE]:.4f} ({values}); "
         f"train it: python -m kdkeras.train --flagfile={payload['best_flagfile']}"
     )
@@ -505,7 +513,11 @@ def tune(config, options):
 
 def from_flags(values):
     """`(TrainConfig, TuneOptions)` from parsed flag values, validated."""
-    config = kdtrain.config_from_flags(values).validate()
+    config = kdtrain.config_from_flags(values)
+    if config.method == "takd" and not config.assistants and values.assistant_choices:
+        # The search chooses the chain; --assistants only names the default.
+        config = dataclasses.replace(config, assistants=_chain(values.assistant_choices[0]))
+    config.validate()
     options = TuneOptions(
         tuner=values.tuner,
         max_trials=values.max_trials,
