@@ -49,6 +49,7 @@ class TrainConfig:
     wskd_correction: str = "lift"
     wskd_margin: float = 1.0
     wskd_beta: float = 0.5
+    wskd_step2_reduction: str = "misclassified"
     gskd_gamma: float = 0.5
     tfkd_correct_prob: float = 0.9
     strategy: str = "auto"
@@ -82,6 +83,10 @@ class TrainConfig:
         check(self.wskd_correction in CORRECTIONS, f"--wskd_correction={self.wskd_correction}: expected one of {', '.join(CORRECTIONS)}")
         check(self.wskd_margin >= 0, f"--wskd_margin={self.wskd_margin}: expected a value >= 0")
         check(0.0 <= self.wskd_beta <= 1.0, f"--wskd_beta={self.wskd_beta}: expected a value in [0, 1]")
+        check(
+            self.wskd_step2_reduction in ("misclassified", "batch"),
+            f"--wskd_step2_reduction={self.wskd_step2_reduction}: expected misclassified or batch",
+        )
         check(self.gskd_gamma >= 0, f"--gskd_gamma={self.gskd_gamma}: expected a value >= 0")
         check(0.9 <= self.tfkd_correct_prob < 1.0, f"--tfkd_correct_prob={self.tfkd_correct_prob}: expected a value in [0.9, 1)")
         if self.defective_teacher_accuracy is not None:

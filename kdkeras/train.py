@@ -47,6 +47,7 @@ _HELP = {
     "wskd_correction": "wskd: soft-label correction, lift or swap",
     "wskd_margin": "wskd lift: the true logit is raised to max + margin",
     "wskd_beta": "wskd: weight b of CE in the step-2 loss",
+    "wskd_step2_reduction": "wskd: average the step-2 loss over the misclassified examples, or over the whole batch",
     "gskd_gamma": "gskd: weight g of the KL term to the previous stage",
     "tfkd_correct_prob": "tfkd_reg: the virtual teacher's probability of the true class",
     "strategy": "tf.distribute strategy: " + ", ".join(STRATEGIES),

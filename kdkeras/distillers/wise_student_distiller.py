@@ -36,6 +36,9 @@ def _apply_if(condition, update, args):
     context.merge_call(cross_replica, args=(condition,) + tuple(args))
 
 
+STEP2_REDUCTIONS = ("misclassified", "batch")
+
+
 @keras.saving.register_keras_serializable(package="kdkeras")
 class WiseStudentDistiller(Distiller):
     """WSKD: baseline KD, then a second update on the teacher's mistakes.
@@ -47,7 +50,11 @@ class WiseStudentDistiller(Distiller):
     the other classes; `swap`: exchange the true and the top logit), and
     makes a second update of the student on those examples only, with
     `beta * CE + (1 - beta) * T^2 * KL(p~_t^T || p_s^T)` averaged over the
-    misclassified examples of the global batch.
+    misclassified examples of the global batch (`step2_reduction=
+    "misclassified"`, the definition), or summed over them and divided by
+    the global batch size (`"batch"`: the second step shrinks with the
+    teacher's error rate instead of taking a full step on one or two
+    examples when the teacher is nearly always right).
 
     A batch without teacher errors skips step 2 entirely (the decision is
     taken on the global batch, the same on every replica), so weights and
@@ -65,6 +72,8 @@ class WiseStudentDistiller(Distiller):
         correction: `"lift"` (default) or `"swap"`.
         margin: for `lift`, how far above the teacher's top logit the true
             logit is raised (`>= 0`).
+        step2_reduction: `"misclassified"` (default) or `"batch"`: what the
+            step-2 loss is averaged over.
         name: model name.
 
     Example:
@@ -90,6 +99,7 @@ class WiseStudentDistiller(Distiller):
         beta=0.5,
         correction="lift",
         margin=1.0,
+        step2_reduction="misclassified",
         name="wise_student_distiller",
         **kwargs,
     ):
@@ -99,10 +109,13 @@ class WiseStudentDistiller(Distiller):
             raise ValueError(f"beta must be in [0, 1], got {beta}")
         if margin < 0:
             raise ValueError(f"margin must be >= 0, got {margin}")
+        if step2_reduction not in STEP2_REDUCTIONS:
+            raise ValueError(f"step2_reduction must be one of {STEP2_REDUCTIONS}, got {step2_reduction!r}")
         super().__init__(student, teacher, temperature=temperature, alpha=alpha, name=name, **kwargs)
         self.beta = float(beta)
         self.correction = correction
         self.margin = float(margin)
+        self.step2_reduction = step2_reduction
         self.step2_loss_tracker = keras.metrics.Mean(name="step2_loss")
         self.step2_examples = keras.metrics.Sum(name="step2_examples")
 
@@ -118,21 +131,29 @@ class WiseStudentDistiller(Distiller):
             losses.correct_soft_labels(teacher_logits, labels, self.correction, self.margin)
         )
 
-        def second_update(images, labels, corrected, wrong, global_count):
+        def second_update(images, labels, corrected, wrong, denominator):
             with tf.GradientTape() as tape:
                 student_logits = tf.cast(self.student(images, training=True), tf.float32)
                 per_example = losses.wise_student_step2_per_example(
                     labels, student_logits, corrected, self.temperature, self.beta
                 )
-                loss = losses.global_mean(per_example, mask=wrong, count=global_count)
+                loss = losses.global_mean(per_example, mask=wrong, count=denominator)
                 scaled_loss = self.optimizer.scale_loss(loss)
             self._apply_student_update(scaled_loss, tape)
             self.optimizer.iterations.assign_sub(1)
             self.step2_loss_tracker.update_state(loss * tf.cast(losses.num_replicas(), tf.float32))
 
-        _apply_if(global_count > 0, second_update, (images, labels, corrected, wrong, global_count))
+        denominator = global_count if self.step2_reduction == "misclassified" else counts[0]
+        _apply_if(global_count > 0, second_update, (images, labels, corrected, wrong, denominator))
 
     def get_config(self):
         config = super().get_config()
-        config.update({"beta": self.beta, "correction": self.correction, "margin": self.margin})
+        config.update(
+            {
+                "beta": self.beta,
+                "correction": self.correction,
+                "margin": self.margin,
+                "step2_reduction": self.step2_reduction,
+            }
+        )
         return config

@@ -27,7 +27,8 @@ def test_batch_without_teacher_errors_is_exactly_step_one(problem, optimizer):
     assert_same(blkd_slots, wise_slots)
 
 
-def test_step_two_is_an_update_on_the_misclassified_examples_only(problem):
+@pytest.mark.parametrize("reduction", ["misclassified", "batch"])
+def test_step_two_is_an_update_on_the_misclassified_examples_only(problem, reduction):
     x, y = problem[0][:64], problem[1][:64]
     teacher_logits = 5.0 * np.eye(3, dtype="float32")[y]
     wrong = np.zeros(64, bool)
@@ -35,7 +36,14 @@ def test_step_two_is_an_update_on_the_misclassified_examples_only(problem):
     teacher_logits[wrong] = 5.0 * np.eye(3, dtype="float32")[(y[wrong] + 1) % 3]
     _, _, after_step1, _ = one_step(kdkeras.Distiller, x, y, teacher_logits, keras.optimizers.SGD(0.1))
     wise, history, after_step2, _ = one_step(
-        kdkeras.WiseStudentDistiller, x, y, teacher_logits, keras.optimizers.SGD(0.1), beta=0.3, correction="swap"
+        kdkeras.WiseStudentDistiller,
+        x,
+        y,
+        teacher_logits,
+        keras.optimizers.SGD(0.1),
+        beta=0.3,
+        correction="swap",
+        step2_reduction=reduction,
     )
     assert history.history["step2_examples"] == [16.0]
     # Recompute step 2 independently: swap the teacher's logits, then one SGD
@@ -49,6 +57,8 @@ def test_step_two_is_an_update_on_the_misclassified_examples_only(problem):
         ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y[wrong], zs)
         kl = keras.losses.KLDivergence()(tf.nn.softmax(corrected / 2.0), tf.nn.softmax(zs / 2.0))
         loss = 0.3 * ce + 0.7 * 4.0 * kl
+        if reduction == "batch":
+            loss = loss * 16 / 64
     grads = tape.gradient(loss, reference.trainable_variables)
     for w1, g, w2 in zip(after_step1, grads, after_step2):
         np.testing.assert_allclose(w2, w1 - 0.1 * np.asarray(g), atol=2e-5)
@@ -78,11 +88,13 @@ def test_step_two_changes_nothing_but_the_student(problem):
 
 
 def test_config_round_trip(problem, tmp_path):
-    distiller = kdkeras.WiseStudentDistiller(tiny_model(2), tiny_model(1), beta=0.2, correction="swap", margin=0.0)
+    distiller = kdkeras.WiseStudentDistiller(
+        tiny_model(2), tiny_model(1), beta=0.2, correction="swap", margin=0.0, step2_reduction="batch"
+    )
     distiller.compile(optimizer="adam")
     distiller.save(tmp_path / "wise.keras")
     restored = keras.models.load_model(tmp_path / "wise.keras")
-    assert (restored.beta, restored.correction, restored.margin) == (0.2, "swap", 0.0)
+    assert (restored.beta, restored.correction, restored.margin, restored.step2_reduction) == (0.2, "swap", 0.0, "batch")
 
 
 def test_bad_arguments():
@@ -90,6 +102,8 @@ def test_bad_arguments():
         kdkeras.WiseStudentDistiller(tiny_model(2), tiny_model(1), correction="flip")
     with pytest.raises(ValueError, match="margin"):
         kdkeras.WiseStudentDistiller(tiny_model(2), tiny_model(1), margin=-1.0)
+    with pytest.raises(ValueError, match="step2_reduction"):
+        kdkeras.WiseStudentDistiller(tiny_model(2), tiny_model(1), step2_reduction="sum")
 
 
 def test_trains_under_mixed_precision_with_loss_scaling(problem):

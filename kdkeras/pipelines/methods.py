@@ -105,6 +105,7 @@ def wskd(run):
             beta=config.wskd_beta,
             correction=config.wskd_correction,
             margin=config.wskd_margin,
+            step2_reduction=config.wskd_step2_reduction,
         )
 
     run.distill("student", config.student, make, config.epochs, ["teacher"], _fixed(teacher))
