@@ -135,18 +135,18 @@ def results_payload(config, run, roles, info, seconds):
     return payload
 
 
-def train(config):
-    """Runs one experiment for a validated `config`; returns the results dict."""
+def prepare(config):
+    """What every run does before it builds a model; returns `(strategy, splits)`.
+
+    The strategy is made first (it may configure devices), then the seed and
+    the precision policy are set and the data is loaded.
+    """
     import keras
 
-    from kdkeras import data, io
-    from kdkeras.distribute import is_chief, make_strategy
-    from kdkeras.pipelines import METHODS as PIPELINES
-    from kdkeras.pipelines import Run
+    from kdkeras import data
+    from kdkeras.distribute import make_strategy
 
-    start = time.perf_counter()
     strategy = make_strategy(config.strategy, config.tpu)
-    chief = is_chief(strategy)
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.strategy == "tpu" else "mixed_float16")
@@ -158,6 +158,19 @@ def train(config):
         validation_fraction=config.validation_fraction,
         seed=config.seed,
     )
+    return strategy, splits
+
+
+def train(config):
+    """Runs one experiment for a validated `config`; returns the results dict."""
+    from kdkeras import io
+    from kdkeras.distribute import is_chief
+    from kdkeras.pipelines import METHODS as PIPELINES
+    from kdkeras.pipelines import Run
+
+    start = time.perf_counter()
+    strategy, splits = prepare(config)
+    chief = is_chief(strategy)
     os.makedirs(config.output_dir, exist_ok=True)
     if chief:
         check_run_directory(config)

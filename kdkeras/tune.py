@@ -292,26 +292,10 @@ class Search:
 
     def prepare(self):
         """Loads the data and the shared teacher; declares the search space."""
-        import keras
-
-        from kdkeras import data
-        from kdkeras.distribute import make_strategy
-
         config = self.config
         os.makedirs(self.tune_dir, exist_ok=True)
         self.check_directory()
-        self.strategy = make_strategy(config.strategy, config.tpu)
-        keras.utils.set_random_seed(config.seed)
-        if config.mixed_precision:
-            keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.strategy == "tpu" else "mixed_float16")
-        splits = data.load(
-            config.dataset,
-            batch_size=config.batch_size,
-            augment=config.augment,
-            data_dir=config.data_dir,
-            validation_fraction=config.validation_fraction,
-            seed=config.seed,
-        )
+        self.strategy, splits = kdtrain.prepare(config)
         # Runs evaluate every model on `splits.test`: in a search that is the validation split.
         self.splits = dataclasses.replace(splits, test=splits.validation)
         self.space = search_space(config, self.options, splits.info)

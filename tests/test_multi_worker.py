@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 
-import pytest
 
 from tests.conftest import FAST_FLAGS, ROOT
 

@@ -1,7 +1,6 @@
 """`python -m kdkeras.train` end to end, and every user error it must catch."""
 
 import json
-import os
 
 import keras
 import pytest

@@ -22,8 +22,6 @@ test: its target (cached BLKD within 1.10x of the student alone) is checked
 by reading its output.
 """
 
-import io
-import json
 import os
 import statistics
 import sys

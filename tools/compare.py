@@ -718,7 +718,7 @@ def main(argv):
     runs = plan.runs()
     print(
         f"[compare] {len(plan.methods)} methods x {len(plan.seeds)} seeds = {len(runs)} runs"
-        + (f" (including the shared teacher of each seed)" if plan.trains_shared_teacher else "")
+        + (" (including the shared teacher of each seed)" if plan.trains_shared_teacher else "")
         + f" in {plan.output_dir}",
         flush=True,
     )

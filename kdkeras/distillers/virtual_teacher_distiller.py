@@ -1,7 +1,6 @@
 """Teacher-free KD by regularisation: a hand-made teacher distribution."""
 
 import keras
-import tensorflow as tf
 
 from kdkeras import losses
 from kdkeras.distillers.distiller import Distiller
