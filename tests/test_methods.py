@@ -87,9 +87,9 @@ def test_gskd_refuses_stages_not_growing(tmp_path):
 @pytest.mark.parametrize(
     "method, extra",
     [
-        pytest.param("blkd", {}, marks=pytest.mark.slow),
+        ("blkd", {}),
         pytest.param("wskd", {}, marks=pytest.mark.slow),
-        ("gskd", {"stages": ("plain2", "plain4")}),
+        pytest.param("gskd", {"stages": ("plain2", "plain4")}, marks=pytest.mark.slow),
     ],
 )
 def test_teacher_cache_gives_the_same_result(tmp_path, method, extra):
