@@ -162,3 +162,40 @@ def test_random_command_lines_exit_2_or_parse(argv):
         pytest.fail("a flag error escaped the exit-2 path")
     finally:
         FLAGS.unparse_flags()
+
+
+@pytest.fixture(scope="module")
+def tflite_bytes(tmp_path_factory):
+    """A real float32 `.tflite` file of a small untrained model."""
+    from edge import export_tflite
+    from kdkeras import models
+
+    path = tmp_path_factory.mktemp("tflite") / "plain2.tflite"
+    export_tflite(models.get("plain2", (28, 28, 1), 10), "float32", str(path))
+    return path.read_bytes()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_corrupt_tflite_files_name_the_flag(tmp_path, tflite_bytes, data):
+    from edge import benchmark_tflite
+    from kdkeras import data as kd_data
+
+    kind = data.draw(st.sampled_from(["truncated", "flipped", "random"]))
+    if kind == "truncated":
+        content = tflite_bytes[: data.draw(st.integers(0, len(tflite_bytes) - 1))]
+    elif kind == "flipped":
+        content = bytearray(tflite_bytes)
+        for index in data.draw(st.lists(st.integers(0, len(content) - 1), min_size=1, max_size=50)):
+            content[index] ^= 0xFF
+        content = bytes(content)
+    else:
+        content = data.draw(st.binary(max_size=4096))
+    path = tmp_path / "model.tflite"
+    path.write_bytes(content)
+    test = kd_data.load("mnist_sample", batch_size=8).test.take(1)
+    try:
+        benchmark_tflite(str(path), test, runs=2, warmup=1)
+    except UsageError as error:
+        assert str(error).startswith("--model=")
+    assert path.read_bytes() == content
