@@ -176,7 +176,7 @@ def train(config):
         check_run_directory(config)
     run = Run(config, splits, strategy, chief=chief)
     roles = PIPELINES[config.method](run)
-    run.write_history_csv()
+    run.write_models_csv()
     payload = results_payload(config, run, roles, splits.info, time.perf_counter() - start)
     if config.export and chief:
         payload["edge"] = export_student(config, run.models[roles["student"]], splits)

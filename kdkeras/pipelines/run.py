@@ -309,7 +309,7 @@ class Run:
         self.records.append(record)
         return model
 
-    def write_history_csv(self):
+    def write_models_csv(self):
         """Writes `models.csv`: one row per trained model."""
         if not self.chief or not self.records:
             return
