@@ -126,6 +126,15 @@ def num_replicas():
     return 1 if context is None else context.num_replicas_in_sync
 
 
+def unscaled(value):
+    """A replica's share of a global mean, times the replica count.
+
+    Keras metrics sum-reduce over replicas and then average, so tracking
+    this gives the global mean.
+    """
+    return value * tf.cast(num_replicas(), value.dtype)
+
+
 def global_sum(value):
     """Sum of `value` over the replicas of the current step."""
     context = tf.distribute.get_replica_context()

@@ -53,6 +53,7 @@ def test_sigkill_mid_epoch_then_rerun_resumes(tmp_path):
     assert "teacher: finished earlier" in resumed.stdout
     results = json.loads((out / "results.json").read_text())
     assert completed_epochs(out / "student_history.csv") == 4
+    assert results["models"][1]["epochs"] == 4  # counted from the start, not from the restart
     assert results["teacher"]["test_accuracy"] == expected["teacher"]["test_accuracy"]
     # Weights, optimizer state and schedule resume exactly from the last
     # completed epoch; the epochs after the restart are shuffled anew, so

@@ -22,11 +22,6 @@ def split_inputs(x):
     return x, {}
 
 
-def _unscaled(value):
-    """A per-replica loss share times the replica count: the global loss."""
-    return value * tf.cast(losses.num_replicas(), value.dtype)
-
-
 @keras.saving.register_keras_serializable(package="kdkeras")
 class Distiller(keras.distillation.Distiller):
     """Trains `student` from a frozen `teacher` with the baseline KD loss.
@@ -144,9 +139,9 @@ class Distiller(keras.distillation.Distiller):
         return loss, (images, y, student_logits, teacher_logits, counts) + means
 
     def _update_trackers(self, loss, student_loss, distillation_loss):
-        self._loss_tracker.update_state(_unscaled(loss))
-        self.student_loss_tracker.update_state(_unscaled(student_loss))
-        self.distillation_loss_tracker.update_state(_unscaled(distillation_loss))
+        self._loss_tracker.update_state(losses.unscaled(loss))
+        self.student_loss_tracker.update_state(losses.unscaled(student_loss))
+        self.distillation_loss_tracker.update_state(losses.unscaled(distillation_loss))
 
     def train_step(self, data):
         with tf.GradientTape() as tape:

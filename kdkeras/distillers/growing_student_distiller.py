@@ -78,9 +78,7 @@ class GrowingStudentDistiller(Distiller):
         total, ce, kd, kd_previous = losses.growing_student_loss_per_example(
             labels, student_logits, teacher_logits, previous, self.temperature, self.alpha, self.gamma
         )
-        self.previous_loss_tracker.update_state(
-            losses.global_mean(kd_previous, count=count) * tf.cast(losses.num_replicas(), tf.float32)
-        )
+        self.previous_loss_tracker.update_state(losses.unscaled(losses.global_mean(kd_previous, count=count)))
         return total, ce, kd
 
     def get_config(self):

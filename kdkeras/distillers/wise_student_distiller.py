@@ -141,7 +141,7 @@ class WiseStudentDistiller(Distiller):
                 scaled_loss = self.optimizer.scale_loss(loss)
             self._apply_student_update(scaled_loss, tape)
             self.optimizer.iterations.assign_sub(1)
-            self.step2_loss_tracker.update_state(loss * tf.cast(losses.num_replicas(), tf.float32))
+            self.step2_loss_tracker.update_state(losses.unscaled(loss))
 
         denominator = global_count if self.step2_reduction == "misclassified" else counts[0]
         _apply_if(global_count > 0, second_update, (images, labels, corrected, wrong, denominator))

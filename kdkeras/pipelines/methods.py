@@ -26,6 +26,11 @@ def _blkd(run, teacher):
     return lambda student: Distiller(student, teacher, config.temperature, config.alpha)
 
 
+def _blkd_link(run, role, arch, teacher, teacher_role="teacher"):
+    """Trains `arch` as `role` by baseline KD from the fixed `teacher`."""
+    return run.distill(role, arch, _blkd(run, teacher), run.config.epochs, [teacher_role], _fixed(teacher))
+
+
 def nokd(run):
     """The student alone, on the labels: the baseline every method must beat."""
     run.train_plain("student", run.config.student, run.config.epochs)
@@ -35,7 +40,7 @@ def nokd(run):
 def blkd(run):
     """Baseline KD (Hinton 2015): a trained teacher teaches the student."""
     teacher = run.teacher()
-    run.distill("student", run.config.student, _blkd(run, teacher), run.config.epochs, ["teacher"], _fixed(teacher))
+    _blkd_link(run, "student", run.config.student, teacher)
     return {"teacher": "teacher", "student": "student"}
 
 
@@ -45,9 +50,9 @@ def takd(run):
     previous_role, previous = "teacher", run.teacher()
     for index, arch in enumerate(config.assistants, start=1):
         role = f"assistant{index}"
-        previous = run.distill(role, arch, _blkd(run, previous), config.epochs, [previous_role], _fixed(previous))
+        previous = _blkd_link(run, role, arch, previous, previous_role)
         previous_role = role
-    run.distill("student", config.student, _blkd(run, previous), config.epochs, [previous_role], _fixed(previous))
+    _blkd_link(run, "student", config.student, previous, previous_role)
     return {"teacher": "teacher", "student": "student"}
 
 
@@ -55,7 +60,7 @@ def rekd(run):
     """Reversed KD: the small model, trained first, teaches the large one."""
     config = run.config
     small = run.train_plain("teacher", config.student, config.teacher_epochs)
-    run.distill("student", config.teacher, _blkd(run, small), config.epochs, ["teacher"], _fixed(small))
+    _blkd_link(run, "student", config.teacher, small)
     return {"teacher": "teacher", "student": "student"}
 
 
@@ -68,7 +73,7 @@ def dekd(run):
         teacher = run.train_plain(
             "teacher", config.teacher, config.teacher_epochs, stop_at_accuracy=config.defective_teacher_accuracy
         )
-    run.distill("student", config.student, _blkd(run, teacher), config.epochs, ["teacher"], _fixed(teacher))
+    _blkd_link(run, "student", config.student, teacher)
     return {"teacher": "teacher", "student": "student"}
 
 
@@ -76,7 +81,7 @@ def tfkd_self(run):
     """Teacher-free KD (self): a trained copy of the student's architecture teaches it."""
     config = run.config
     teacher = run.train_plain("teacher", config.student, config.teacher_epochs)
-    run.distill("student", config.student, _blkd(run, teacher), config.epochs, ["teacher"], _fixed(teacher))
+    _blkd_link(run, "student", config.student, teacher)
     return {"teacher": "teacher", "student": "student"}
 
 
@@ -132,7 +137,7 @@ def gskd(run):
         stages.append(config.teacher)
     check_growing(run, stages)
     teacher = run.teacher()
-    previous = run.distill("stage1", stages[0], _blkd(run, teacher), config.epochs, ["teacher"], _fixed(teacher))
+    previous = _blkd_link(run, "stage1", stages[0], teacher)
     for index, arch in enumerate(stages[1:], start=2):
         earlier = previous
 

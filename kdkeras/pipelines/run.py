@@ -187,10 +187,11 @@ class Run:
                 verbose=self.config.verbose,
             )
         seconds = time.perf_counter() - start
-        return len(history.epoch) or epochs, seconds
+        # History numbers epochs from the start even when BackupAndRestore resumed mid-way.
+        return (history.epoch[-1] + 1 if history.epoch else epochs), seconds
 
-    def finish(self, role, model, epochs_trained, seconds, extra=None):
-        """Evaluates `model` on the test split, saves it and its record."""
+    def _record(self, role, model, seconds, epochs, extra=None):
+        """A model's line in `results.json`: its size, cost and test accuracy."""
         record = {
             "role": role,
             "arch": model.name,
@@ -198,9 +199,14 @@ class Run:
             "flops": models.count_flops(model),
             "test_accuracy": accuracy(model, self.splits.test),
             "train_seconds": round(seconds, 3),
-            "epochs": epochs_trained,
+            "epochs": epochs,
         }
         record.update(extra or {})
+        return record
+
+    def finish(self, role, model, epochs_trained, seconds, extra=None):
+        """Evaluates `model` on the test split, saves it and its record."""
+        record = self._record(role, model, seconds, epochs_trained, extra)
         if self.chief:
             io.save_model_atomic(model, self.path(f"{role}.keras"))
             io.write_json_atomic(self.path(f"{role}.json"), record)
@@ -296,17 +302,7 @@ class Run:
         num_classes = model.outputs[0].shape[-1]
         if num_classes != info.num_classes:
             raise UsageError(f"{flag}={path}: the model has {num_classes} outputs, but --dataset={info.name} has {info.num_classes} classes")
-        record = {
-            "role": "teacher",
-            "arch": model.name,
-            "params": models.count_params(model),
-            "flops": models.count_flops(model),
-            "test_accuracy": accuracy(model, self.splits.test),
-            "train_seconds": 0.0,
-            "epochs": 0,
-            "checkpoint": os.path.abspath(path),
-        }
-        self.records.append(record)
+        self.records.append(self._record("teacher", model, 0.0, 0, {"checkpoint": os.path.abspath(path)}))
         return model
 
     def write_models_csv(self):
