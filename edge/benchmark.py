@@ -14,20 +14,20 @@ import numpy as np
 from absl import app, flags
 
 from edge.keras_model import load_keras_model
-from kdkeras import cli
+from kdkeras import cli, errors
 from kdkeras.io import write_json_atomic
 
 
 def _open(path, num_threads):
     from ai_edge_litert.interpreter import Interpreter
 
-    cli.check(os.path.isfile(path), f"--model={path}: no such file")
+    errors.check(os.path.isfile(path), f"--model={path}: no such file")
     try:
         interpreter = Interpreter(model_path=path, num_threads=num_threads)
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise cli.UsageError(f"--model={path}: not a TFLite model the interpreter can run ({reason})") from None
+        raise errors.UsageError(f"--model={path}: not a TFLite model the interpreter can run ({reason})") from None
     return interpreter
 
 
@@ -67,7 +67,7 @@ def _from_output(values, detail):
 def _check_shape(interpreter, test_data, path):
     expected = tuple(int(d) for d in interpreter.get_input_details()[0]["shape"][1:])
     actual = tuple(test_data.element_spec[0].shape[1:])
-    cli.check(
+    errors.check(
         actual == expected,
         f"--dataset: its images are {'x'.join(map(str, actual))} but --model={path} takes {'x'.join(map(str, expected))}",
     )
@@ -133,7 +133,7 @@ def benchmark_tflite(path, test_data, num_threads=1, runs=200, warmup=20, batch_
         `runs`, `warmup`, `num_test`.
 
     Raises:
-        kdkeras.cli.UsageError: not a TFLite file, or images of another shape.
+        kdkeras.errors.UsageError: not a TFLite file, or images of another shape.
     """
     peak_before = _peak_rss_bytes()
     interpreter = _open(path, num_threads)
@@ -199,15 +199,15 @@ def main(argv):
     """Benchmarks `--model` on `--dataset`, prints one line, writes `--output`."""
     from kdkeras import data
 
-    cli.check(len(argv) == 1, f"unexpected arguments: {' '.join(argv[1:])}")
-    cli.check(bool(FLAGS.model), "--model: required (a .tflite file)")
-    cli.check(bool(FLAGS.dataset), "--dataset: required (the test split to measure on)")
-    cli.check(FLAGS.num_threads >= 1, f"--num_threads={FLAGS.num_threads}: expected at least 1")
-    cli.check(FLAGS.runs >= 1 and FLAGS.warmup >= 0, "--runs must be at least 1 and --warmup at least 0")
+    errors.check(len(argv) == 1, f"unexpected arguments: {' '.join(argv[1:])}")
+    errors.check(bool(FLAGS.model), "--model: required (a .tflite file)")
+    errors.check(bool(FLAGS.dataset), "--dataset: required (the test split to measure on)")
+    errors.check(FLAGS.num_threads >= 1, f"--num_threads={FLAGS.num_threads}: expected at least 1")
+    errors.check(FLAGS.runs >= 1 and FLAGS.warmup >= 0, "--runs must be at least 1 and --warmup at least 0")
     interpreter = _open(FLAGS.model, 1)
     splits = data.load(FLAGS.dataset, batch_size=128, data_dir=FLAGS.data_dir)
     classes = int(interpreter.get_output_details()[0]["shape"][-1])
-    cli.check(
+    errors.check(
         classes == splits.info.num_classes,
         f"--dataset={FLAGS.dataset}: it has {splits.info.num_classes} classes but --model={FLAGS.model} gives {classes} outputs",
     )

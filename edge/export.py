@@ -16,7 +16,7 @@ import numpy as np
 from absl import app, flags
 
 from edge.keras_model import load_keras_model
-from kdkeras import cli
+from kdkeras import cli, errors
 from kdkeras.io import write_bytes_atomic
 
 QUANTIZATIONS = ("float32", "dynamic", "float16", "int8", "int16x8", "qat")
@@ -64,20 +64,20 @@ def export_tflite(
         the pruned kernels).
 
     Raises:
-        kdkeras.cli.UsageError: a bad mode or value, missing or mismatched
+        kdkeras.errors.UsageError: a bad mode or value, missing or mismatched
             data, or a model this mode cannot convert (the message says why).
     """
-    cli.check(
+    errors.check(
         quantization in QUANTIZATIONS,
         f"--quantization={quantization}: expected one of {', '.join(QUANTIZATIONS)}",
     )
-    cli.check(
+    errors.check(
         train_data is not None or (quantization not in _NEEDS_DATA and not prune),
         f"--quantization={quantization}{' with --prune' if prune else ''} needs training data (--dataset) "
         "for calibration or fine-tuning",
     )
-    cli.check(prune is None or 0.0 < prune < 1.0, f"--prune={prune}: expected a sparsity between 0 and 1")
-    cli.check(calibration_steps >= 1, f"--calibration_steps={calibration_steps}: expected at least 1")
+    errors.check(prune is None or 0.0 < prune < 1.0, f"--prune={prune}: expected a sparsity between 0 and 1")
+    errors.check(calibration_steps >= 1, f"--calibration_steps={calibration_steps}: expected at least 1")
     if train_data is not None:
         _check_data_fits(model, train_data)
 
@@ -113,10 +113,10 @@ def _save_tf_keras(model, directory):
 
 def _check_data_fits(model, train_data):
     pixels_spec, _ = train_data.element_spec[:2] if isinstance(train_data.element_spec, tuple) else (None, None)
-    cli.check(pixels_spec is not None, "training data must yield (pixels, label) batches")
+    errors.check(pixels_spec is not None, "training data must yield (pixels, label) batches")
     expected = tuple(model.input_shape[1:])
     actual = tuple(pixels_spec.shape[1:])
-    cli.check(
+    errors.check(
         actual == expected,
         f"--dataset: its images are {_shape(actual)} but the model takes {_shape(expected)}",
     )
@@ -159,7 +159,7 @@ def _convert(saved_model, quantization, train_data, calibration_steps):
             return converter.convert()
         except Exception as error:  # ConverterError, ValueError, RuntimeError from the MLIR converter
             reason = _first_error_line(str(error)) or _first_error_line(log()) or type(error).__name__
-    raise cli.UsageError(f"--quantization={quantization}: the model cannot be converted: {reason}")
+    raise errors.UsageError(f"--quantization={quantization}: the model cannot be converted: {reason}")
 
 
 def _first_error_line(text):
@@ -213,14 +213,14 @@ def define_flags():
 
 def main(argv):
     """Exports `--model` to `--output` and prints one line of facts."""
-    cli.check(len(argv) == 1, f"unexpected arguments: {' '.join(argv[1:])}")
-    cli.check(bool(FLAGS.model), "--model: required (a .keras file)")
-    cli.check(bool(FLAGS.output), "--output: required (a .tflite file)")
-    cli.check(
+    errors.check(len(argv) == 1, f"unexpected arguments: {' '.join(argv[1:])}")
+    errors.check(bool(FLAGS.model), "--model: required (a .keras file)")
+    errors.check(bool(FLAGS.output), "--output: required (a .tflite file)")
+    errors.check(
         FLAGS.quantization in QUANTIZATIONS,
         f"--quantization={FLAGS.quantization}: expected one of {', '.join(QUANTIZATIONS)}",
     )
-    cli.check(
+    errors.check(
         FLAGS.dataset or (FLAGS.quantization not in _NEEDS_DATA and FLAGS.prune is None),
         f"--quantization={FLAGS.quantization}{' with --prune' if FLAGS.prune is not None else ''} needs --dataset "
         "(training images for calibration or fine-tuning)",

@@ -106,7 +106,7 @@ def test_prune_reaches_the_target_sparsity(keras_model, splits, tmp_path):
 
 def test_library_errors_leave_no_file(keras_model, tmp_path):
     from edge import export_tflite
-    from kdkeras.cli import UsageError
+    from kdkeras.errors import UsageError
 
     output = tmp_path / "model.tflite"
     with pytest.raises(UsageError, match="--quantization=int4"):

@@ -8,7 +8,7 @@ alone, so the Keras 3 student is first rebuilt in tf_keras.
 import numpy as np
 
 from edge.legacy_keras import UnsupportedLayerError, to_tf_keras
-from kdkeras import cli
+from kdkeras import errors
 
 
 def _steps_per_epoch(train_data):
@@ -85,11 +85,11 @@ def fine_tune(model, train_data, qat_epochs=0, prune=None, prune_epochs=1, learn
     the normalisation layer, and plain QAT would undo the sparsity.
 
     Raises:
-        kdkeras.cli.UsageError: the model has layers the tf_keras rebuild
+        kdkeras.errors.UsageError: the model has layers the tf_keras rebuild
             or tfmot cannot take.
     """
     if prune and qat_epochs:
-        raise cli.UsageError(
+        raise errors.UsageError(
             f"--prune={prune} with --quantization=qat: QAT would undo the sparsity; "
             "prune with --quantization=int8 instead"
         )
@@ -101,7 +101,7 @@ def fine_tune(model, train_data, qat_epochs=0, prune=None, prune_epochs=1, learn
     try:
         twin = to_tf_keras(model, check_inputs=check_inputs)
     except UnsupportedLayerError as error:
-        raise cli.UsageError(f"{mode}: tfmot needs a tf_keras rebuild of the model, and {error}") from None
+        raise errors.UsageError(f"{mode}: tfmot needs a tf_keras rebuild of the model, and {error}") from None
     facts = {}
     if prune:
         twin = _prune(twin, train_data, prune, prune_epochs, learning_rate, tf_keras, tfmot)
@@ -112,6 +112,6 @@ def fine_tune(model, train_data, qat_epochs=0, prune=None, prune_epochs=1, learn
         try:
             twin = _quantize_aware(twin, train_data, qat_epochs, learning_rate, tf_keras, tfmot)
         except (ValueError, RuntimeError) as error:
-            raise cli.UsageError(f"{mode}: tfmot cannot quantise the model: {str(error).splitlines()[0]}") from None
+            raise errors.UsageError(f"{mode}: tfmot cannot quantise the model: {str(error).splitlines()[0]}") from None
         facts["qat_epochs"] = int(qat_epochs)
     return twin, facts

@@ -2,7 +2,7 @@
 
 import os
 
-from kdkeras import cli
+from kdkeras import errors
 
 
 def _shape(shape):
@@ -19,25 +19,25 @@ def load_keras_model(path, dataset_info=None, flag="--model"):
         flag: the flag that named `path`, for the error messages.
 
     Raises:
-        kdkeras.cli.UsageError: no such file, not a Keras model, or a
+        kdkeras.errors.UsageError: no such file, not a Keras model, or a
             dataset that does not fit (the message names the flag).
     """
     import keras
 
-    cli.check(os.path.isfile(path), f"{flag}={path}: no such file")
+    errors.check(os.path.isfile(path), f"{flag}={path}: no such file")
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as error:  # load_model raises many kinds for a file that is not a model
-        raise cli.UsageError(f"{flag}={path}: not a Keras model file ({type(error).__name__})") from None
+        raise errors.UsageError(f"{flag}={path}: not a Keras model file ({type(error).__name__})") from None
     if dataset_info is not None:
         expected = tuple(model.input_shape[1:])
-        cli.check(
+        errors.check(
             tuple(dataset_info.input_shape) == expected,
             f"--dataset={dataset_info.name}: its images are {_shape(dataset_info.input_shape)} "
             f"but {flag}={path} takes {_shape(expected)}",
         )
         classes = int(model.output_shape[-1])
-        cli.check(
+        errors.check(
             dataset_info.num_classes == classes,
             f"--dataset={dataset_info.name}: it has {dataset_info.num_classes} classes "
             f"but {flag}={path} gives {classes} outputs",

@@ -3,22 +3,10 @@
 import os
 import sys
 
-from kdkeras.data.datasets import DatasetError
+from kdkeras.errors import TrainingError, UsageError
 
 USAGE_EXIT_CODE = 2
 FAILURE_EXIT_CODE = 1
-
-
-class UsageError(ValueError):
-    """Bad input from the user: a flag, a file or a combination of them.
-
-    The message names the flag or file and says what was expected; the
-    command prints it as one line and exits with status 2.
-    """
-
-
-class TrainingError(RuntimeError):
-    """A run that cannot go on (a diverged loss); the message says why and what was kept."""
 
 
 def quiet_tensorflow_logs():
@@ -33,7 +21,7 @@ def run(main):
     def wrapped(argv):
         try:
             return main(argv)
-        except (UsageError, DatasetError) as error:
+        except UsageError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(USAGE_EXIT_CODE)
         except TrainingError as error:
@@ -41,9 +29,3 @@ def run(main):
             sys.exit(FAILURE_EXIT_CODE)
 
     return wrapped
-
-
-def check(condition, message):
-    """Raises `UsageError(message)` unless `condition`."""
-    if not condition:
-        raise UsageError(message)

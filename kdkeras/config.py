@@ -8,7 +8,7 @@ out-of-range value into a `UsageError` naming the flag.
 import dataclasses
 
 from kdkeras import models
-from kdkeras.cli import check
+from kdkeras.errors import check
 from kdkeras.losses import CORRECTIONS
 
 METHODS = ("nokd", "blkd", "takd", "rekd", "dekd", "tfkd_self", "tfkd_reg", "wskd", "gskd")

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from kdkeras.cli import UsageError
+from kdkeras.errors import UsageError
 
 
 def make_strategy(name="auto", tpu=None):

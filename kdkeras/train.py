@@ -15,7 +15,7 @@ import time
 
 from absl import app, flags
 
-from kdkeras import cli
+from kdkeras import cli, errors
 from kdkeras.config import METHODS, OPTIMIZERS, SCHEDULES, STRATEGIES, TEACHER_CACHE, TrainConfig
 
 _DEFAULTS = TrainConfig()
@@ -103,10 +103,10 @@ def check_run_directory(config):
             with open(path) as f:
                 theirs = json.load(f)
         except (OSError, ValueError):
-            raise cli.UsageError(f"{path}: unreadable run record; remove it or choose another --output_dir") from None
+            raise errors.UsageError(f"{path}: unreadable run record; remove it or choose another --output_dir") from None
         differing = sorted(k for k in ours if theirs.get(k, ours[k]) != ours[k])
         if differing:
-            raise cli.UsageError(
+            raise errors.UsageError(
                 f"--output_dir={config.output_dir} holds a run with other settings "
                 f"({', '.join('--' + k for k in differing)} differ); choose another --output_dir or remove it"
             )
@@ -230,7 +230,7 @@ def parse_flags(argv):
 @cli.run
 def main(argv):
     if len(argv) > 1:
-        raise cli.UsageError(f"unexpected arguments {' '.join(argv[1:])}; every setting is a --flag")
+        raise errors.UsageError(f"unexpected arguments {' '.join(argv[1:])}; every setting is a --flag")
     config = config_from_flags(FLAGS).validate()
     train(config)
 

@@ -39,7 +39,7 @@ from absl import app, flags  # noqa: E402
 
 from kdkeras import cli, io  # noqa: E402
 from kdkeras import train as kdtrain  # defines every kdkeras.train flag: the recipe  # noqa: E402
-from kdkeras.cli import TrainingError, UsageError, check  # noqa: E402
+from kdkeras.errors import TrainingError, UsageError, check  # noqa: E402
 from kdkeras.config import METHODS, TrainConfig  # noqa: E402
 from kdkeras.pipelines import Run  # noqa: E402
 
@@ -448,7 +448,7 @@ def make_tuner(search):
 
             try:
                 return {OBJECTIVE: search.run_trial(trial)}
-            except (UsageError, cli.DatasetError) as error:
+            except UsageError as error:
                 search.usage_error = error
                 raise keras_tuner.errors.FatalError(str(error)) from None
             except DivergenceError as error:

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from kdkeras import tune
-from kdkeras.cli import UsageError
+from kdkeras.errors import UsageError
 from kdkeras.config import METHODS, TrainConfig
 from kdkeras.data import DatasetInfo
 

@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from kdkeras.cli import UsageError
+from kdkeras.errors import UsageError
 from kdkeras.config import TrainConfig
 from kdkeras.train import train
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kdkeras.cli import UsageError
+from kdkeras.errors import UsageError
 from kdkeras.config import TrainConfig
 from tests.conftest import FAST_FLAGS, ROOT, run_module
 

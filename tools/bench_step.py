@@ -32,7 +32,7 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from kdkeras import cli  # noqa: E402
+from kdkeras import cli, errors  # noqa: E402
 
 flags.DEFINE_string("data", "../shared/datasets/cifar10-jpeg.tar.gz", "CIFAR-10 JPEG tarball or image folder (train/<class>/*.jpg)")
 flags.DEFINE_integer("num_images", 10_000, "training images per epoch")
@@ -75,9 +75,9 @@ def read_images(path, limit):
                     if len(images) >= limit:
                         break
     else:
-        raise cli.UsageError(f"--data={path}: no such file or folder; expected the CIFAR-10 JPEG tarball or its extracted folder")
+        raise errors.UsageError(f"--data={path}: no such file or folder; expected the CIFAR-10 JPEG tarball or its extracted folder")
     if not images:
-        raise cli.UsageError(f"--data={path}: found no train/<class>/*.jpg images")
+        raise errors.UsageError(f"--data={path}: found no train/<class>/*.jpg images")
     return np.stack(images), np.asarray(labels, "int64")
 
 
@@ -125,8 +125,8 @@ def build_variants(x, y, teacher_arch, student_arch, batch_size):
 
 @cli.run
 def main(argv):
-    cli.check(FLAGS.num_images >= FLAGS.batch_size, f"--num_images={FLAGS.num_images}: expected at least one batch (--batch_size={FLAGS.batch_size})")
-    cli.check(FLAGS.rounds >= 1, f"--rounds={FLAGS.rounds}: expected >= 1")
+    errors.check(FLAGS.num_images >= FLAGS.batch_size, f"--num_images={FLAGS.num_images}: expected at least one batch (--batch_size={FLAGS.batch_size})")
+    errors.check(FLAGS.rounds >= 1, f"--rounds={FLAGS.rounds}: expected >= 1")
     x, y = read_images(FLAGS.data, FLAGS.num_images)
     variants = build_variants(x, y, FLAGS.teacher, FLAGS.student, FLAGS.batch_size)
     for model, data in variants.values():

@@ -63,7 +63,7 @@ from absl import app, flags  # noqa: E402
 
 from kdkeras import cli, io  # noqa: E402
 from kdkeras import train as kdtrain  # noqa: E402  (defines every training flag: the shared recipe)
-from kdkeras.cli import UsageError, check  # noqa: E402
+from kdkeras.errors import UsageError, check  # noqa: E402
 from kdkeras.config import METHODS  # noqa: E402
 
 USES_SHARED_TEACHER = ("blkd", "takd", "wskd", "gskd")
@@ -218,7 +218,7 @@ def run_all(plan, edge_api):
             t0 = time.perf_counter()
             try:
                 kdtrain.train(config)
-            except (UsageError, cli.DatasetError):
+            except UsageError:
                 raise
             except Exception as error:  # e.g. a diverged run: the others still run; this one resumes next time
                 print(f"{prefix}: FAILED ({type(error).__name__}: {error}); going on with the others", flush=True)

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from kdkeras.data import mnist_sample
+from kdkeras.errors import DatasetError
 
 # Per-channel (mean, std) on the 0-1 scale, used as each model's first layer.
 NORMALIZATION = {
@@ -17,10 +18,6 @@ NORMALIZATION = {
 }
 TFDS_NAMES = ("mnist", "cifar10", "cifar100")
 NAMES = ("mnist_sample",) + TFDS_NAMES + ("imagefolder:PATH",)
-
-
-class DatasetError(ValueError):
-    """A dataset name, folder or file that cannot be used; the message says why."""
 
 
 @dataclasses.dataclass

@@ -7,7 +7,7 @@ The registry `METHODS` maps `--method` values to them.
 """
 
 from kdkeras import models
-from kdkeras.cli import UsageError
+from kdkeras.errors import UsageError
 from kdkeras.distillers.distiller import TEACHER_LOGITS
 from kdkeras.distillers.growing_student_distiller import PREVIOUS_LOGITS
 from kdkeras.distillers import Distiller, GrowingStudentDistiller, VirtualTeacherDistiller, WiseStudentDistiller

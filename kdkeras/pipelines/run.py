@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from kdkeras import io, models
-from kdkeras.cli import TrainingError, UsageError
+from kdkeras.errors import TrainingError, UsageError
 from kdkeras.pipelines.strategy_fit import fit_with_strategy_run
 
 
