@@ -10,10 +10,10 @@ import dataclasses
 from kdkeras import models
 from kdkeras.errors import check
 from kdkeras.losses import CORRECTIONS
+from kdkeras.optimizers import SCHEDULES, WEIGHT_DECAY_MODES
 
 METHODS = ("nokd", "blkd", "takd", "rekd", "dekd", "tfkd_self", "tfkd_reg", "wskd", "gskd")
 OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("constant", "cosine", "step")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 TEACHER_CACHE = ("auto", "on", "off")
 
@@ -42,7 +42,9 @@ class TrainConfig:
     learning_rate: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    weight_decay_mode: str = "decoupled"
     lr_schedule: str = "cosine"
+    warmup_fraction: float = 0.15
     augment: bool = False
     seed: int = 0
     validation_fraction: float = 0.0
@@ -78,6 +80,11 @@ class TrainConfig:
         check(self.learning_rate > 0, f"--learning_rate={self.learning_rate}: expected a value > 0")
         check(0.0 <= self.momentum < 1.0, f"--momentum={self.momentum}: expected a value in [0, 1)")
         check(self.weight_decay >= 0, f"--weight_decay={self.weight_decay}: expected a value >= 0")
+        check(
+            self.weight_decay_mode in WEIGHT_DECAY_MODES,
+            f"--weight_decay_mode={self.weight_decay_mode}: expected one of {', '.join(WEIGHT_DECAY_MODES)}",
+        )
+        check(0.0 <= self.warmup_fraction < 1.0, f"--warmup_fraction={self.warmup_fraction}: expected a value in [0, 1)")
         check(self.lr_schedule in SCHEDULES, f"--lr_schedule={self.lr_schedule}: expected one of {', '.join(SCHEDULES)}")
         check(0.0 <= self.validation_fraction < 1.0, f"--validation_fraction={self.validation_fraction}: expected a value in [0, 1)")
         check(self.wskd_correction in CORRECTIONS, f"--wskd_correction={self.wskd_correction}: expected one of {', '.join(CORRECTIONS)}")

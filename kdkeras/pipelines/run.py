@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kdkeras import io, models
+from kdkeras import io, models, optimizers
 from kdkeras.errors import TrainingError, UsageError
 from kdkeras.pipelines.strategy_fit import fit_with_strategy_run
 
@@ -115,19 +115,16 @@ class Run:
     def make_optimizer(self, epochs):
         """The run's optimizer, its learning rate following `--lr_schedule` over `epochs`."""
         config = self.config
-        total_steps = max(1, epochs * self.steps_per_epoch)
-        if config.lr_schedule == "cosine":
-            learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, total_steps)
-        elif config.lr_schedule == "step":
-            boundaries = sorted({max(1, int(total_steps * 0.5)), max(2, int(total_steps * 0.75))})
-            values = [config.learning_rate * 0.1**i for i in range(len(boundaries) + 1)]
-            learning_rate = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-        else:
-            learning_rate = config.learning_rate
-        weight_decay = config.weight_decay or None
-        if config.optimizer == "adam":
-            return keras.optimizers.Adam(learning_rate, weight_decay=weight_decay)
-        return keras.optimizers.SGD(learning_rate, momentum=config.momentum, nesterov=True, weight_decay=weight_decay)
+        return optimizers.make_optimizer(
+            config.optimizer,
+            config.learning_rate,
+            epochs * self.steps_per_epoch,
+            schedule=config.lr_schedule,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+            weight_decay_mode=config.weight_decay_mode,
+            warmup_fraction=config.warmup_fraction,
+        )
 
     def load_finished(self, role):
         """The finished model `role` of this run, or `None` if not finished yet."""
