@@ -1,6 +1,6 @@
 """kdkeras: knowledge distillation for TensorFlow/Keras, down to the edge."""
 
-from kdkeras import data, losses, models
+from kdkeras import accounting, data, errors, losses, models, optimizers
 from kdkeras.distillers import (
     Distiller,
     GrowingStudentDistiller,
@@ -9,4 +9,18 @@ from kdkeras.distillers import (
     WiseStudentDistiller,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+__all__ = [
+    "Distiller",
+    "GrowingStudentDistiller",
+    "VirtualTeacher",
+    "VirtualTeacherDistiller",
+    "WiseStudentDistiller",
+    "accounting",
+    "data",
+    "errors",
+    "losses",
+    "models",
+    "optimizers",
+]

@@ -1,9 +1,12 @@
 """What every kdkeras command shares: one clear line and exit 2 on bad input."""
 
+import contextlib
 import os
 import sys
 
-from kdkeras.errors import TrainingError, UsageError
+from absl import flags
+
+from kdkeras.errors import DatasetError, TrainingError, UsageError
 
 USAGE_EXIT_CODE = 2
 FAILURE_EXIT_CODE = 1
@@ -12,6 +15,19 @@ FAILURE_EXIT_CODE = 1
 def quiet_tensorflow_logs():
     """Keeps TensorFlow's C++ start-up chatter out of a command's output."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextlib.contextmanager
+def naming_flag(flag, value, errors=(DatasetError,)):
+    """Prefixes a library's error about `value` with the flag the user gave it as.
+
+    Library functions (`kdkeras.data.load`, ...) word their errors for any
+    caller; a command knows which of its flags the value came from.
+    """
+    try:
+        yield
+    except errors as error:
+        raise UsageError(f"{flag}={value}: {error}") from None
 
 
 def run(main):
@@ -29,3 +45,12 @@ def run(main):
             sys.exit(FAILURE_EXIT_CODE)
 
     return wrapped
+
+
+def parse_flags(argv):
+    """absl flag parsing whose errors are one line and exit 2 (an absl `flags_parser`)."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(USAGE_EXIT_CODE)

@@ -1,66 +1,97 @@
 """The settings of one training run, apart from the code that runs it.
 
-`TrainConfig` is what `python -m kdkeras.train` builds from its absl flags;
-tools (comparison, tuning) build it directly. `validate()` turns every
-out-of-range value into a `UsageError` naming the flag.
+`TrainConfig` is the one description of a run: every field is a flag of
+`python -m kdkeras.train` (with its type, default and help from here), a
+key of `results.json["flags"]`, and a line of a flagfile (`to_flagfile`).
+Tools (comparison, tuning) build it directly or through `define_flags` and
+`from_flags`. `validate()` turns every out-of-range value into a
+`UsageError` naming the flag.
 """
 
 import dataclasses
+import typing
+from typing import Optional, Tuple
 
 from kdkeras import models
 from kdkeras.errors import check
 from kdkeras.losses import CORRECTIONS
 from kdkeras.optimizers import SCHEDULES, WEIGHT_DECAY_MODES
+from kdkeras.pipelines import METHODS
 
-METHODS = ("nokd", "blkd", "takd", "rekd", "dekd", "tfkd_self", "tfkd_reg", "wskd", "gskd")
+__all__ = ["TrainConfig", "define_flags", "from_flags", "to_flagfile", "NOT_SEMANTIC", "METHODS"]
+
 OPTIMIZERS = ("sgd", "adam")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 TEACHER_CACHE = ("auto", "on", "off")
+STEP2_REDUCTIONS = ("misclassified", "batch")
+
+
+def _field(default, help, semantic=True):
+    """A setting: its default, its help text, and whether it changes what is trained."""
+    return dataclasses.field(default=default, metadata={"help": help, "semantic": semantic})
 
 
 @dataclasses.dataclass
 class TrainConfig:
     """Every setting of a run; the field names are the flag names."""
 
-    method: str = "blkd"
-    dataset: str = "mnist_sample"
-    data_dir: str = None
-    output_dir: str = "runs/blkd"
-    teacher: str = "resnet26"
-    teacher_checkpoint: str = None
-    student: str = "resnet8"
-    assistants: tuple = ()
-    stages: tuple = ()
-    grow_to_teacher: bool = False
-    temperature: float = 4.0
-    alpha: float = 0.9
-    epochs: int = 10
-    teacher_epochs: int = 10
-    defective_teacher_accuracy: float = None
-    batch_size: int = 128
-    optimizer: str = "sgd"
-    learning_rate: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    weight_decay_mode: str = "decoupled"
-    lr_schedule: str = "cosine"
-    warmup_fraction: float = 0.15
-    augment: bool = False
-    seed: int = 0
-    validation_fraction: float = 0.0
-    wskd_correction: str = "lift"
-    wskd_margin: float = 1.0
-    wskd_beta: float = 0.5
-    wskd_step2_reduction: str = "misclassified"
-    gskd_gamma: float = 0.5
-    tfkd_correct_prob: float = 0.9
-    strategy: str = "auto"
-    tpu: str = None
-    mixed_precision: bool = False
-    jit_compile: bool = False
-    teacher_cache: str = "auto"
-    export: tuple = ()
-    verbose: int = 1
+    method: str = _field("blkd", "KD method: " + ", ".join(METHODS))
+    dataset: str = _field(
+        "mnist_sample", "mnist_sample (embedded), mnist, cifar10, cifar100 (tensorflow-datasets) or imagefolder:PATH"
+    )
+    data_dir: Optional[str] = _field(None, "tensorflow-datasets data directory (default: TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    output_dir: str = _field("runs/blkd", "where models, logs and results.json go", semantic=False)
+    teacher: str = _field("resnet26", "teacher architecture (see kdkeras.models.names())")
+    teacher_checkpoint: Optional[str] = _field(None, "a trained teacher .keras file; when empty, the teacher is trained first")
+    student: str = _field("resnet8", "student architecture")
+    assistants: Tuple[str, ...] = _field((), "takd: assistant architectures, largest first, comma-separated")
+    stages: Tuple[str, ...] = _field((), "gskd: student architectures, smallest first, comma-separated")
+    grow_to_teacher: bool = _field(False, "gskd: add the teacher's architecture as the last stage (a new teacher)")
+    temperature: float = _field(4.0, "softmax temperature T > 0")
+    alpha: float = _field(0.9, "weight of the KD term (the CE term has 1 - alpha)")
+    epochs: int = _field(10, "epochs of every distilled model")
+    teacher_epochs: int = _field(10, "epochs of a teacher trained on labels (for dekd: the most it gets)")
+    defective_teacher_accuracy: Optional[float] = _field(
+        None, "dekd: stop the teacher at the first epoch whose training accuracy reaches this"
+    )
+    batch_size: int = _field(128, "global batch size")
+    optimizer: str = _field("sgd", "one of " + ", ".join(OPTIMIZERS))
+    learning_rate: float = _field(0.1, "initial (peak, for onecycle) learning rate")
+    momentum: float = _field(0.9, "SGD momentum (Nesterov)")
+    weight_decay: float = _field(5e-4, "weight decay coefficient (0 for none)")
+    weight_decay_mode: str = _field(
+        "decoupled", "decoupled (Keras, subtracted from the weights) or l2 (added to the gradient, as torch.optim.SGD)"
+    )
+    lr_schedule: str = _field("cosine", "learning-rate schedule over each model's epochs: " + ", ".join(SCHEDULES))
+    warmup_fraction: float = _field(0.15, "onecycle: share of the steps spent warming up from learning_rate/25")
+    augment: bool = _field(False, "random crop after 4-pixel padding and horizontal flip (CIFAR recipe)")
+    seed: int = _field(0, "random seed of weights, shuffling and augmentation")
+    validation_fraction: float = _field(0.0, "share of the training split held out for validation")
+    wskd_correction: str = _field("lift", "wskd: soft-label correction, " + " or ".join(CORRECTIONS))
+    wskd_margin: float = _field(1.0, "wskd lift: the true logit is raised to max + margin")
+    wskd_beta: float = _field(0.5, "wskd: weight b of CE in the step-2 loss")
+    wskd_step2_reduction: str = _field(
+        "misclassified", "wskd: average the step-2 loss over the misclassified examples, or over the whole batch"
+    )
+    gskd_gamma: float = _field(0.5, "gskd: weight g of the KL term to the previous stage")
+    tfkd_correct_prob: float = _field(0.9, "tfkd_reg: the virtual teacher's probability of the true class")
+    strategy: str = _field("auto", "tf.distribute strategy: " + ", ".join(STRATEGIES), semantic=False)
+    tpu: Optional[str] = _field(None, "TPU address for --strategy=tpu", semantic=False)
+    mixed_precision: bool = _field(False, "mixed_float16 on GPU, mixed_bfloat16 on TPU")
+    jit_compile: bool = _field(False, "compile train steps with XLA", semantic=False)
+    teacher_cache: str = _field(
+        "auto", "compute a fixed teacher's logits once: " + ", ".join(TEACHER_CACHE), semantic=False
+    )
+    model_store: Optional[str] = _field(
+        None,
+        "a folder of finished models by what determines them; a run finds there a model another run trained "
+        "(tools/compare.py sets it, so a study never trains the same model twice)",
+        semantic=False,
+    )
+    export: Tuple[str, ...] = _field(
+        (), "edge export modes after training, comma-separated (e.g. int8,float16)", semantic=False
+    )
+    verbose: int = _field(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch", semantic=False)
 
     def validate(self):
         """Raises `UsageError` for the first setting that cannot be used."""
@@ -70,7 +101,10 @@ class TrainConfig:
             check(arch in models.names(), f"--{flag}={arch}: expected one of {', '.join(models.names())}")
         for flag in ("assistants", "stages"):
             for arch in getattr(self, flag):
-                check(arch in models.names(), f"--{flag}: {arch!r} is not an architecture; expected names from {', '.join(models.names())}")
+                check(
+                    arch in models.names(),
+                    f"--{flag}: {arch!r} is not an architecture; expected names from {', '.join(models.names())}",
+                )
         check(self.temperature > 0, f"--temperature={self.temperature}: expected a value > 0")
         check(0.0 <= self.alpha <= 1.0, f"--alpha={self.alpha}: expected a value in [0, 1]")
         check(self.epochs >= 1, f"--epochs={self.epochs}: expected an integer >= 1")
@@ -84,25 +118,41 @@ class TrainConfig:
             self.weight_decay_mode in WEIGHT_DECAY_MODES,
             f"--weight_decay_mode={self.weight_decay_mode}: expected one of {', '.join(WEIGHT_DECAY_MODES)}",
         )
-        check(0.0 <= self.warmup_fraction < 1.0, f"--warmup_fraction={self.warmup_fraction}: expected a value in [0, 1)")
         check(self.lr_schedule in SCHEDULES, f"--lr_schedule={self.lr_schedule}: expected one of {', '.join(SCHEDULES)}")
-        check(0.0 <= self.validation_fraction < 1.0, f"--validation_fraction={self.validation_fraction}: expected a value in [0, 1)")
-        check(self.wskd_correction in CORRECTIONS, f"--wskd_correction={self.wskd_correction}: expected one of {', '.join(CORRECTIONS)}")
+        check(0.0 <= self.warmup_fraction < 1.0, f"--warmup_fraction={self.warmup_fraction}: expected a value in [0, 1)")
+        check(
+            0.0 <= self.validation_fraction < 1.0,
+            f"--validation_fraction={self.validation_fraction}: expected a value in [0, 1)",
+        )
+        check(
+            self.wskd_correction in CORRECTIONS,
+            f"--wskd_correction={self.wskd_correction}: expected one of {', '.join(CORRECTIONS)}",
+        )
         check(self.wskd_margin >= 0, f"--wskd_margin={self.wskd_margin}: expected a value >= 0")
         check(0.0 <= self.wskd_beta <= 1.0, f"--wskd_beta={self.wskd_beta}: expected a value in [0, 1]")
         check(
-            self.wskd_step2_reduction in ("misclassified", "batch"),
-            f"--wskd_step2_reduction={self.wskd_step2_reduction}: expected misclassified or batch",
+            self.wskd_step2_reduction in STEP2_REDUCTIONS,
+            f"--wskd_step2_reduction={self.wskd_step2_reduction}: expected {' or '.join(STEP2_REDUCTIONS)}",
         )
         check(self.gskd_gamma >= 0, f"--gskd_gamma={self.gskd_gamma}: expected a value >= 0")
-        check(0.9 <= self.tfkd_correct_prob < 1.0, f"--tfkd_correct_prob={self.tfkd_correct_prob}: expected a value in [0.9, 1)")
+        check(
+            0.9 <= self.tfkd_correct_prob < 1.0,
+            f"--tfkd_correct_prob={self.tfkd_correct_prob}: expected a value in [0.9, 1)",
+        )
         if self.defective_teacher_accuracy is not None:
-            check(0.0 < self.defective_teacher_accuracy < 1.0, f"--defective_teacher_accuracy={self.defective_teacher_accuracy}: expected a fraction in (0, 1)")
+            check(
+                0.0 < self.defective_teacher_accuracy < 1.0,
+                f"--defective_teacher_accuracy={self.defective_teacher_accuracy}: expected a fraction in (0, 1)",
+            )
         check(self.strategy in STRATEGIES, f"--strategy={self.strategy}: expected one of {', '.join(STRATEGIES)}")
-        check(self.teacher_cache in TEACHER_CACHE, f"--teacher_cache={self.teacher_cache}: expected one of {', '.join(TEACHER_CACHE)}")
+        check(
+            self.teacher_cache in TEACHER_CACHE,
+            f"--teacher_cache={self.teacher_cache}: expected one of {', '.join(TEACHER_CACHE)}",
+        )
         check(
             not (self.teacher_cache == "on" and self.augment),
-            "--teacher_cache=on: with --augment the teacher's input changes every epoch, so its logits cannot be cached; use auto or off",
+            "--teacher_cache=on: with --augment the teacher's input changes every epoch, so its logits cannot be "
+            "cached; use auto or off",
         )
         check(self.verbose in (0, 1, 2), f"--verbose={self.verbose}: expected 0, 1 or 2")
         if self.method == "gskd":
@@ -114,9 +164,79 @@ class TrainConfig:
             from edge import QUANTIZATIONS
 
             for mode in self.export:
-                check(mode in QUANTIZATIONS, f"--export: {mode!r} is not a mode; expected names from {', '.join(QUANTIZATIONS)}")
+                check(
+                    mode in QUANTIZATIONS,
+                    f"--export: {mode!r} is not a mode; expected names from {', '.join(QUANTIZATIONS)}",
+                )
         return self
 
     def as_dict(self):
         """The settings as JSON-ready values."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def semantic_dict(self):
+        """The settings that change what is trained: a run directory holds one set of them."""
+        return {k: v for k, v in self.as_dict().items() if k in SEMANTIC}
+
+
+SEMANTIC = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["semantic"])
+NOT_SEMANTIC = tuple(f.name for f in dataclasses.fields(TrainConfig) if not f.metadata["semantic"])
+
+
+def _base_type(annotation):
+    """`float` for `Optional[float]`, `tuple` for `Tuple[str, ...]`."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union:
+        return _base_type(next(a for a in typing.get_args(annotation) if a is not type(None)))
+    if origin is tuple:
+        return tuple
+    return annotation
+
+
+def define_flags(flag_values=None):
+    """Defines one absl flag per `TrainConfig` field, with its type, default and help.
+
+    Idempotent, so every command that takes the recipe (train, tune,
+    compare) can call it, in one process too.
+    """
+    from absl import flags
+
+    flag_values = flag_values if flag_values is not None else flags.FLAGS
+    definers = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
+    hints = typing.get_type_hints(TrainConfig)
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in flag_values:
+            continue
+        kind = _base_type(hints[field.name])
+        default = field.default
+        if kind is tuple:
+            flags.DEFINE_list(field.name, list(default), field.metadata["help"], flag_values=flag_values)
+        else:
+            definers[kind](field.name, default, field.metadata["help"], flag_values=flag_values)
+
+
+def from_flags(values):
+    """The `TrainConfig` of parsed flag values (not yet validated)."""
+    kwargs = {}
+    for field in dataclasses.fields(TrainConfig):
+        value = getattr(values, field.name)
+        kwargs[field.name] = tuple(v.strip() for v in value if v.strip()) if isinstance(value, list) else value
+    return TrainConfig(**kwargs)
+
+
+def to_flagfile(config, header=()):
+    """`config` as a flagfile `kdkeras.train` reads: every flag, one per line, `header` as comments."""
+    lines = [f"# {line}" for line in header]
+    for field in dataclasses.fields(TrainConfig):
+        name, value = field.name, getattr(config, field.name)
+        if value is None:
+            lines.append(f"# --{name} is not set")
+        elif isinstance(value, bool):
+            lines.append(f"--{name}" if value else f"--no{name}")
+        elif isinstance(value, tuple):
+            lines.append(f"--{name}={','.join(value)}")
+        elif isinstance(value, float):
+            lines.append(f"--{name}={value!r}")
+        else:
+            lines.append(f"--{name}={value}")
+    return "\n".join(lines) + "\n"

@@ -3,8 +3,9 @@
 Every `kdkeras.train` flag describes the recipe (data, architectures,
 epochs, optimizer, ...); the extra flags below describe the search. A
 keras-tuner oracle (`--tuner=random|bayesian|hyperband`) proposes values of
-the method's knobs (`KNOBS`: temperature and alpha for every KD method, plus
-the method's own, in the ranges of `RANGES`); each trial trains the method's
+the method's knobs (its `MethodSpec.knobs` in `kdkeras.pipelines.registry`:
+temperature and alpha for every KD method, plus the method's own, in the
+ranges of `registry.KNOBS`); each trial trains the method's
 models exactly as `kdkeras.train` would (through `kdkeras.pipelines`) on the
 training part of the data, and is scored by the final student's accuracy on
 the validation split (`--validation_fraction` of the training data, held out
@@ -37,45 +38,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 
 from absl import app, flags  # noqa: E402
 
-from kdkeras import cli, io  # noqa: E402
-from kdkeras import train as kdtrain  # defines every kdkeras.train flag: the recipe  # noqa: E402
+from kdkeras import cli, config as train_config, experiment, io  # noqa: E402
 from kdkeras.errors import TrainingError, UsageError, check  # noqa: E402
-from kdkeras.config import METHODS, TrainConfig  # noqa: E402
-from kdkeras.pipelines import Run  # noqa: E402
+from kdkeras.pipelines import METHODS, Run, methods, registry  # noqa: E402
+from kdkeras.run_directory import check_settings  # noqa: E402
 
 TUNERS = ("random", "bayesian", "hyperband")
 OBJECTIVE = "val_accuracy"
 
-# The searched range of every knob: ("float", low, high, sampling) or ("choice", values).
-# `assistants` (takd) is a choice whose candidates depend on the architectures (`assistant_choices`).
-RANGES = {
-    "temperature": ("float", 1.0, 20.0, "log"),
-    "alpha": ("float", 0.1, 0.99, "linear"),
-    "wskd_correction": ("choice", ("lift", "swap")),
-    "wskd_margin": ("float", 0.0, 5.0, "linear"),
-    "wskd_beta": ("float", 0.0, 1.0, "linear"),
-    "gskd_gamma": ("float", 0.0, 1.0, "linear"),
-    "tfkd_correct_prob": ("float", 0.9, 0.99, "linear"),
-    "assistants": ("choice", None),
-}
-_COMMON = ("temperature", "alpha")
-KNOBS = {
-    "nokd": (),
-    "blkd": _COMMON,
-    "takd": _COMMON + ("assistants",),
-    "rekd": _COMMON,
-    "dekd": _COMMON,
-    "tfkd_self": _COMMON,
-    "tfkd_reg": _COMMON + ("tfkd_correct_prob",),
-    "wskd": _COMMON + ("wskd_correction", "wskd_margin", "wskd_beta"),
-    "gskd": _COMMON + ("gskd_gamma",),
-}
-# Methods whose kdkeras.train run learns from `--teacher` (or `--teacher_checkpoint`):
-# best.flags hands them the search's shared teacher.
-_USES_TEACHER_CHECKPOINT = ("blkd", "takd", "wskd", "gskd", "dekd")
 # Settings a resumed search may change: they do not change what a trial trains.
-_NOT_SEMANTIC = kdtrain._NOT_SEMANTIC + ("max_trials",)
+_NOT_SEMANTIC = train_config.NOT_SEMANTIC + ("max_trials",)
 
+train_config.define_flags()  # every kdkeras.train flag: the recipe
 flags.DEFINE_enum("tuner", "random", list(TUNERS), "keras-tuner oracle: random, bayesian or hyperband")
 flags.DEFINE_integer("max_trials", 10, "trials of the search (with hyperband: the most it runs)")
 flags.DEFINE_string("tune_dir", "", "the search's directory (default runs/tune/<method>)")
@@ -116,9 +90,9 @@ class TuneOptions:
         check(self.max_trials >= 1, f"--max_trials={self.max_trials}: expected an integer >= 1")
         check(self.hyperband_factor >= 2, f"--hyperband_factor={self.hyperband_factor}: expected an integer >= 2")
         check(
-            KNOBS.get(config.method),
+            registry.get(config.method).knobs,
             f"--method={config.method}: no distillation knobs to search; expected one of "
-            + ", ".join(m for m in METHODS if KNOBS[m]),
+            + ", ".join(m for m in METHODS if registry.get(m).knobs),
         )
         check(
             config.validation_fraction > 0,
@@ -126,17 +100,19 @@ class TuneOptions:
             "expected a value in (0, 1), e.g. 0.1",
         )
         check(config.strategy != "multi_worker", "--strategy=multi_worker: a search runs in one process; use auto, default or mirrored")
+        knobs = registry.get(config.method).knobs
         for knob in self.knobs:
             check(
-                knob in KNOBS[config.method],
-                f"--knobs: {knob!r} is not a knob of {config.method}; expected names from {', '.join(KNOBS[config.method])}",
+                knob in knobs,
+                f"--knobs: {knob!r} is not a knob of {config.method}; expected names from {', '.join(knobs)}",
             )
         check(len(set(self.knobs)) == len(self.knobs), "--knobs: a knob is listed twice")
         if config.teacher_checkpoint:
+            takers = [m for m in METHODS if registry.get(m).takes_teacher_checkpoint]
             check(
-                config.method in _USES_TEACHER_CHECKPOINT,
+                config.method in takers,
                 f"--teacher_checkpoint: {config.method} does not learn from --teacher "
-                f"(only {', '.join(_USES_TEACHER_CHECKPOINT)} do); remove it",
+                f"(only {', '.join(takers)} do); remove it",
             )
         from kdkeras import models
 
@@ -156,7 +132,7 @@ class TuneOptions:
 
     def searched(self, config):
         """The knobs this search varies."""
-        return tuple(self.knobs) or KNOBS[config.method]
+        return tuple(self.knobs) or registry.get(config.method).knobs
 
 
 def _chain(text):
@@ -191,10 +167,10 @@ def search_space(config, options, info):
 
     hp = keras_tuner.HyperParameters()
     knobs = options.searched(config)
-    for knob in knobs:
-        kind, *spec = RANGES[knob]
+    for name in knobs:
+        knob = registry.KNOBS[name]
         conditions = {}
-        if knob == "wskd_margin":
+        if name == "wskd_margin":
             # The margin only acts with the lift correction.
             if "wskd_correction" in knobs:
                 conditions = dict(parent_name="wskd_correction", parent_values=["lift"])
@@ -203,13 +179,13 @@ def search_space(config, options, info):
                     config.wskd_correction == "lift",
                     f"--knobs: wskd_margin acts only with --wskd_correction=lift, not {config.wskd_correction}",
                 )
-        if knob == "assistants":
-            hp.Choice(knob, assistant_candidates(config, info, [_chain(c) for c in options.assistant_choices]))
-        elif kind == "choice":
-            hp.Choice(knob, list(spec[0]), **conditions)
+        if name == "assistants":
+            hp.Choice(name, assistant_candidates(config, info, [_chain(c) for c in options.assistant_choices]))
+        elif knob.is_choice:
+            hp.Choice(name, list(knob.choices), **conditions)
         else:
-            low, high, sampling = spec
-            hp.Float(knob, low, high, sampling=sampling, default=min(max(getattr(config, knob), low), high), **conditions)
+            default = min(max(getattr(config, name), knob.low), knob.high)
+            hp.Float(name, knob.low, knob.high, sampling=knob.sampling, default=default, **conditions)
     return hp
 
 
@@ -223,24 +199,6 @@ def trial_config(base, values, output_dir):
     if "tuner/epochs" in values:  # hyperband's budget for this trial
         changes["epochs"] = int(values["tuner/epochs"])
     return dataclasses.replace(base, output_dir=output_dir, export=(), **changes)
-
-
-def flagfile_text(config, header=()):
-    """`config` as a flagfile `kdkeras.train` reads: every `TrainConfig` flag, one per line."""
-    lines = [f"# {line}" for line in header]
-    for field in dataclasses.fields(TrainConfig):
-        name, value = field.name, getattr(config, field.name)
-        if value is None:
-            lines.append(f"# --{name} is not set")
-        elif isinstance(value, bool):
-            lines.append(f"--{name}" if value else f"--no{name}")
-        elif isinstance(value, tuple):
-            lines.append(f"--{name}={','.join(value)}")
-        elif isinstance(value, float):
-            lines.append(f"--{name}={value!r}")
-        else:
-            lines.append(f"--{name}={value}")
-    return "\n".join(lines) + "\n"
 
 
 class Search:
@@ -262,40 +220,23 @@ class Search:
 
     def check_directory(self):
         """Refuses a `tune_dir` holding a search with other settings; records ours."""
-        import json
-
         searched = self.options.searched(self.config)
+        recipe = {k: v for k, v in self.config.as_dict().items() if k not in _NOT_SEMANTIC and k not in searched}
         ours = {
             "tuner": self.options.tuner,
             "knobs": list(searched),
             "assistant_choices": list(self.options.assistant_choices),
             "hyperband_factor": self.options.hyperband_factor if self.options.tuner == "hyperband" else None,
-            "recipe": {
-                k: v for k, v in self.config.as_dict().items() if k not in _NOT_SEMANTIC and k not in searched
-            },
+            **recipe,
         }
-        path = self.path("search.json")
-        if os.path.exists(path):
-            try:
-                with open(path) as f:
-                    theirs = json.load(f)
-            except (OSError, ValueError):
-                raise UsageError(f"{path}: unreadable search record; remove it or choose another --tune_dir") from None
-            differing = [k for k in ("tuner", "knobs", "assistant_choices", "hyperband_factor") if theirs.get(k) != ours[k]]
-            differing += sorted(k for k in ours["recipe"] if theirs.get("recipe", {}).get(k, ours["recipe"][k]) != ours["recipe"][k])
-            if differing:
-                raise UsageError(
-                    f"--tune_dir={self.tune_dir} holds a search with other settings "
-                    f"({', '.join('--' + k for k in differing)} differ); choose another --tune_dir or remove it"
-                )
-        io.write_json_atomic(path, ours)
+        check_settings(self.tune_dir, ours, record="search.json", flag="--tune_dir", what="search")
 
     def prepare(self):
         """Loads the data and the shared teacher; declares the search space."""
         config = self.config
         os.makedirs(self.tune_dir, exist_ok=True)
         self.check_directory()
-        self.strategy, splits = kdtrain.prepare(config)
+        self.strategy, splits = experiment.prepare(config)
         # Runs evaluate every model on `splits.test`: in a search that is the validation split.
         self.splits = dataclasses.replace(splits, test=splits.validation)
         self.space = search_space(config, self.options, splits.info)
@@ -309,24 +250,17 @@ class Search:
     def shared_teacher(self):
         """The fixed network the method learns from, trained (or loaded) once; None if there is none."""
         config = self.config
-        if config.method in ("nokd", "tfkd_reg"):
-            return None
         run = Run(dataclasses.replace(config, output_dir=self.path("teacher")), self.splits, self.strategy)
-        if config.method in ("tfkd_self", "rekd"):  # a trained copy of the student teaches
-            teacher = run.train_plain("teacher", config.student, config.teacher_epochs)
-        elif config.method == "dekd" and not config.teacher_checkpoint:
-            teacher = run.train_plain(
-                "teacher", config.teacher, config.teacher_epochs, stop_at_accuracy=config.defective_teacher_accuracy
-            )
-        else:
-            teacher = run.teacher()
+        teacher = methods.teacher_of(run)
+        if teacher is None:
+            return None
         self.teacher_record = dict(run.records[-1])
         self.teacher_record["val_accuracy"] = self.teacher_record.pop("test_accuracy")
         return teacher
 
     def teacher_checkpoint(self):
         """What best.flags gives as `--teacher_checkpoint`: the search's teacher, where kdkeras.train uses one."""
-        if self.config.method not in _USES_TEACHER_CHECKPOINT:
+        if not registry.get(self.config.method).takes_teacher_checkpoint:
             return None
         return os.path.abspath(self.config.teacher_checkpoint or self.path("teacher", "teacher.keras"))
 
@@ -334,14 +268,13 @@ class Search:
         """Trains the trial's models as kdkeras.train would; returns the student's validation accuracy."""
         import keras
 
-        from kdkeras.pipelines import METHODS as PIPELINES
         from kdkeras.pipelines import run as run_module
 
         config = trial_config(self.config, trial.hyperparameters.values, self.path("trials", trial.trial_id))
         config.validate()
         keras.utils.set_random_seed(config.seed)  # every trial starts from the same weights and order
         run = TrialRun(config, self.splits, self.strategy, self.teacher)
-        roles = PIPELINES[config.method](run)
+        roles = registry.get(config.method).pipeline(run)
         return run_module.accuracy(run.models[roles["student"]], self.splits.validation)
 
     def summary(self, oracle):
@@ -387,7 +320,7 @@ class Search:
             f"validation accuracy {best.score:.4f}.",
             f"Train it: python -m kdkeras.train --flagfile={self.path('best.flags')}",
         )
-        text = flagfile_text(self.best_config(best), header)
+        text = train_config.to_flagfile(self.best_config(best), header)
 
         def write(temporary):
             with open(temporary, "w") as f:
@@ -497,7 +430,7 @@ def tune(config, options):
 
 def from_flags(values):
     """`(TrainConfig, TuneOptions)` from parsed flag values, validated."""
-    config = kdtrain.config_from_flags(values)
+    config = train_config.from_flags(values)
     if config.method == "takd" and not config.assistants and values.assistant_choices:
         # The search chooses the chain; --assistants only names the default.
         config = dataclasses.replace(config, assistants=_chain(values.assistant_choices[0]))
@@ -518,10 +451,12 @@ def from_flags(values):
 def main(argv):
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments {' '.join(argv[1:])}; every setting is a --flag")
-    tune(*from_flags(FLAGS))
+    settings, options = from_flags(FLAGS)
+    with cli.naming_flag("--dataset", settings.dataset):
+        tune(settings, options)
 
 
 if __name__ == "__main__":
     cli.quiet_tensorflow_logs()
     FLAGS.set_default("validation_fraction", 0.1)
-    app.run(main, flags_parser=kdtrain.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from kdkeras import tune
+from kdkeras.pipelines import registry
 from kdkeras.errors import UsageError
 from kdkeras.config import METHODS, TrainConfig
 from kdkeras.data import DatasetInfo
@@ -55,7 +56,7 @@ def test_search_space_holds_temperature_alpha_and_the_methods_own_knobs(tmp_path
     config = tiny(tmp_path, method)
     space = tune.search_space(config, options(tmp_path).validate(config), MNIST)
     names = [hp.name for hp in space.space]
-    assert names == list(tune.KNOBS[method])
+    assert names == list(registry.get(method).knobs)
     assert {"temperature", "alpha"} <= set(names)
     own = {
         "wskd": {"wskd_margin", "wskd_correction", "wskd_beta"},
@@ -189,6 +190,7 @@ def _completed(payload):
 
 def test_interrupted_search_resumes_never_reads_the_test_split_and_its_best_flags_train(tmp_path, monkeypatch):
     from kdkeras import data
+    from kdkeras import config as train_config, experiment
     from kdkeras import train as kdtrain
     from kdkeras.pipelines import run as run_module
 
@@ -247,14 +249,14 @@ def test_interrupted_search_resumes_never_reads_the_test_split_and_its_best_flag
     kdtrain.FLAGS.unparse_flags()
     try:
         kdtrain.FLAGS(["kdkeras.train", f"--flagfile={path}"])
-        best = kdtrain.config_from_flags(kdtrain.FLAGS).validate()
+        best = train_config.from_flags(kdtrain.FLAGS).validate()
     finally:
         kdtrain.FLAGS.unparse_flags()
     assert best.temperature == payload["best"]["values"]["temperature"]
     assert best.alpha == payload["best"]["values"]["alpha"]
     assert best.validation_fraction == 0.1 and best.output_dir == str(tmp_path / "tune" / "best")
     assert best.teacher_checkpoint == str(tmp_path / "tune" / "teacher" / "teacher.keras")
-    results = kdtrain.train(best)
+    results = experiment.train(best)
     assert results["student"]["test_accuracy"] > 0.0
     assert os.path.exists(tmp_path / "tune" / "best" / "results.json")
 
@@ -267,4 +269,4 @@ def test_other_tuners_and_methods_finish(tmp_path, tuner, method):
     config = tiny(tmp_path, method, epochs=2 if tuner == "hyperband" else 1)
     payload = tune.tune(config, options(tmp_path, tuner=tuner, max_trials=2).validate(config))
     assert len(_completed(payload)) == 2
-    assert set(payload["best"]["values"]) <= set(tune.KNOBS[method])
+    assert set(payload["best"]["values"]) <= set(registry.get(method).knobs)

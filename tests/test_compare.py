@@ -118,26 +118,3 @@ def test_seeds_are_a_count_or_a_list():
     for bad in ("0", "a", "1,1", ""):
         with pytest.raises(compare.UsageError):
             compare.parse_seeds(bad, 0)
-
-
-def test_work_is_counted_as_documented(tmp_path):
-    """GSKD from a shared teacher: stage 2 learns from the teacher and stage 1."""
-    compare = load_compare()
-    n, f_teacher, f1, f2 = 1000, 100, 10, 30
-    payload = {
-        "data": {"num_train": n},
-        "models": [
-            {"role": "teacher", "arch": "t", "flops": f_teacher, "epochs": 0, "checkpoint": "/x/teacher.keras", "train_seconds": 0.0},
-            {"role": "stage1", "arch": "s1", "flops": f1, "epochs": 2, "taught_by": ["teacher"], "teacher_cache": False, "train_seconds": 1.0},
-            {"role": "stage2", "arch": "s2", "flops": f2, "epochs": 2, "taught_by": ["teacher", "stage1"], "teacher_cache": True, "train_seconds": 2.0},
-        ],
-    }
-    cost = compare.account(payload, str(tmp_path))
-    assert cost["models_trained"] == 2  # the loaded teacher is not trained here
-    assert cost["images_backward"] == 2 * n + 2 * n
-    # stage1: 2n own + teacher 2n (no cache); stage2: 2n own + teacher n + stage1 n (cached)
-    assert cost["teacher_forward_images"] == 2 * n + n + n
-    assert cost["images_forward"] == 4 * n + 4 * n
-    flops = (2 * n * f1 * 3) + (2 * n * f2 * 3) + (3 * n * f_teacher) + (n * f1)
-    assert cost["train_flops"] == flops
-    assert cost["train_seconds"] == 3.0

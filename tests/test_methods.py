@@ -6,7 +6,7 @@ import pytest
 
 from kdkeras.errors import UsageError
 from kdkeras.config import TrainConfig
-from kdkeras.train import train
+from kdkeras.experiment import train
 
 
 def config(tmp_path, **changes):

@@ -149,7 +149,8 @@ def test_truncated_keras_file_from_a_real_model(tmp_path):
 def test_random_command_lines_exit_2_or_parse(argv):
     from absl import flags
 
-    from kdkeras.train import FLAGS, config_from_flags, parse_flags
+    from kdkeras.train import FLAGS, parse_flags
+    from kdkeras.config import from_flags as config_from_flags
 
     FLAGS.unparse_flags()
     try:

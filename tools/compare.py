@@ -1,53 +1,37 @@
 #!/usr/bin/env python
-"""`python tools/compare.py --flagfile=configs/compare/mnist_sample.flags`: every KD method on one recipe.
+"""`python tools/compare.py --flagfile=configs/compare/mnist_sample.flags`: KD methods compared on one recipe.
 
-Runs each method of `--methods` for each seed of `--seeds` with the same
-recipe (every `kdkeras.train` flag: data, epochs, schedule, augmentation),
-in `output_dir/<method>/seed<k>`, through `kdkeras.train.train` in this
-process, and writes in `--output_dir` (each file atomically, refreshed after
-every run):
+Plans one `kdkeras.train` run per method and seed (every training flag is
+the shared recipe), runs them in this process in `output_dir/<method>/seed<k>`,
+then tabulates and plots. Files in `--output_dir`, refreshed after every
+run (each written atomically):
 
 - `results.csv`: one row per method and seed;
-- `results.md`: a table per method (mean ± std over seeds) and the recipe;
-- `cost.png`: student accuracy against training cost (seconds and FLOPs);
-- `latency.png`: student accuracy against int8 TFLite latency (only when
-  the `edge` package measured it).
+- `results.md`: per method the student's accuracy (mean ± std, the
+  per-seed values), its difference to BLKD paired by seed with a 95%
+  interval, the teacher, the cost (training seconds, images through each
+  network, FLOPs) and the int8 TFLite file (size, accuracy); the study's
+  total work, each model and each cache fill counted once;
+- `cost.png`: student accuracy against training cost;
+- `delta.png`: each method's difference to BLKD with its interval.
 
-The teacher is trained once per seed, as `output_dir/teacher/seed<k>` (a
-label-only run of the `--teacher` architecture for `--teacher_epochs`), and
-handed as `--teacher_checkpoint` to the methods that learn from a fixed,
-trained teacher: blkd, takd, wskd, gskd. dekd trains its own (defective)
-teacher, rekd and tfkd_self their own small teacher, nokd and tfkd_reg none.
-`--teacher_checkpoint` given to compare is used as the shared teacher of
-every seed instead (then no teacher is trained).
+Which methods learn from a shared teacher, and how work is counted, come
+from kdkeras (`kdkeras.pipelines.registry`, `kdkeras.accounting`). The
+shared teacher is `--teacher_checkpoint` for every seed (as RepDistiller
+does), or else trained once per seed in `output_dir/teacher/seed<k>`. Every
+run shares `output_dir/models` (`--model_store`), so a model two methods
+have in common (the NOKD student and Tf-KD-self's teacher, the BLKD student
+and GSKD's first stage) is trained once. A run whose `results.json` exists
+is not repeated: the same command resumes.
 
-A run whose `results.json` exists is not repeated, so starting the same
-command again resumes where it stopped; a run interrupted mid-way resumes
-through `kdkeras.train`'s own per-model reuse and backups.
-
-How work is counted (per training run, from `results.json` records):
-
-- a model trained for `e` epochs on `N` training examples passes `e * N`
-  images forward and `e * N` backward (WSKD's student adds, forward and
-  backward, the examples of its second update: the `step2_examples` it
-  logs per epoch);
-- a fixed network a distiller learns from (teacher, assistant, previous
-  GSKD stage) passes `e * N` images forward, or `N` once when its logits
-  were cached (`--teacher_cache`); no backward;
-- evaluation passes (test accuracy, validation) are not counted;
-- training FLOPs = sum over networks of `forward_images * F +
-  backward_images * 2F`, `F` the network's forward FLOPs per image
-  (`kdkeras.models.count_flops`: 2 per multiply-accumulate), taking a
-  backward pass as about twice a forward one;
-- the shared teacher's training is counted once per seed (its own row in
-  results.md); each method's `total_*` columns add it for the methods that
-  use it, i.e. the cost of that student from scratch.
+Variants of a method join the comparison under their own name:
+`--variant=wskd_swap:wskd:wskd_correction=swap` and `--methods=...,wskd_swap`.
+`--extra_methods` run on `--extra_seeds` only, after every seed of
+`--methods`, so the core rows fill first.
 """
 
 import csv
 import dataclasses
-import importlib
-import inspect
 import json
 import os
 import statistics
@@ -61,77 +45,127 @@ if ROOT not in sys.path:
 
 from absl import app, flags  # noqa: E402
 
-from kdkeras import cli, io  # noqa: E402
-from kdkeras import train as kdtrain  # noqa: E402  (defines every training flag: the shared recipe)
+from kdkeras import accounting, cli, experiment, io  # noqa: E402
+from kdkeras import config as train_config  # noqa: E402
 from kdkeras.errors import UsageError, check  # noqa: E402
-from kdkeras.config import METHODS  # noqa: E402
+from kdkeras.pipelines import METHODS, registry  # noqa: E402
 
-USES_SHARED_TEACHER = ("blkd", "takd", "wskd", "gskd")
-EDGE_MODES = ("auto", "on", "off")
+EDGE_MODES = ("on", "off")
 
-flags.DEFINE_list("methods", list(METHODS), "methods to compare, comma-separated: " + ", ".join(METHODS))
-flags.DEFINE_string(
-    "seeds", "3", "a count N (seeds --seed .. --seed+N-1) or a comma-separated list of seeds (e.g. 0,1,2)"
+train_config.define_flags()
+flags.DEFINE_list("methods", list(METHODS), "methods (or --variant names) to compare on every seed")
+flags.DEFINE_string("seeds", "3", "a count N (seeds --seed .. --seed+N-1) or a comma-separated list (e.g. 0,1,2)")
+flags.DEFINE_list("extra_methods", [], "methods (or variants) run on --extra_seeds only, after all of --methods")
+flags.DEFINE_string("extra_seeds", "1", "seeds of --extra_methods, as --seeds")
+flags.DEFINE_multi_string(
+    "variant", [], "NAME:METHOD:flag=value[;flag=value...], a method with other settings, compared as NAME"
 )
-flags.DEFINE_string("edge", "auto", "int8 TFLite size/accuracy/latency with the edge package: auto, on, off")
-flags.DEFINE_integer(
-    "dekd_teacher_epochs", 0, "dekd: epochs of its defective teacher (0: --teacher_epochs, stopped by --defective_teacher_accuracy)"
-)
+flags.DEFINE_string("edge", "on", "int8 TFLite export of each final student, measured in LiteRT: on or off")
+flags.DEFINE_integer("dekd_teacher_epochs", 0, "dekd: epochs of its defective teacher (0: --teacher_epochs)")
 FLAGS = flags.FLAGS
 FLAGS.set_default("output_dir", "runs/compare")
 
 CSV_COLUMNS = [
     "method", "seed", "student_arch", "student_accuracy", "teacher_arch", "teacher_accuracy",
-    "uses_shared_teacher", "models_trained", "train_seconds", "wall_seconds", "shared_teacher_seconds",
-    "total_seconds", "images_forward", "images_backward", "teacher_forward_images", "train_flops",
-    "total_train_flops", "student_params", "student_flops", "int8_size_bytes", "int8_accuracy",
-    "int8_latency_ms", "images_by_network", "model_accuracies", "run_dir",
+    "uses_shared_teacher", "models_trained", "train_seconds", "shared_teacher_seconds", "total_seconds",
+    "images_forward", "images_backward", "teacher_forward_images", "train_flops", "total_train_flops",
+    "student_params", "student_flops", "int8_size_bytes", "int8_accuracy", "int8_latency_ms",
+    "step2_examples", "images_by_network", "model_accuracies", "run_dir",
 ]
 
 
 # --- the plan -------------------------------------------------------------------------------------------------
 
 
-def parse_seeds(text, base):
-    """`--seeds`: a count N gives base..base+N-1; a comma list gives those seeds."""
+def parse_seeds(text, base, flag="--seeds"):
+    """A count N gives base..base+N-1; a comma list gives those seeds."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
     try:
         values = [int(p) for p in parts]
     except ValueError:
-        raise UsageError(f"--seeds={text}: expected a count (e.g. 3) or a comma-separated list of integers (e.g. 0,1,2)") from None
-    check(values, f"--seeds={text}: expected a count (e.g. 3) or a comma-separated list of integers")
+        raise UsageError(f"{flag}={text}: expected a count (e.g. 3) or a comma-separated list of integers (e.g. 0,1,2)") from None
+    check(values, f"{flag}={text}: expected a count (e.g. 3) or a comma-separated list of integers")
     if len(values) == 1 and "," not in text:
-        check(values[0] >= 1, f"--seeds={text}: expected a count >= 1")
+        check(values[0] >= 1, f"{flag}={text}: expected a count >= 1")
         return list(range(base, base + values[0]))
-    check(len(set(values)) == len(values), f"--seeds={text}: a seed is listed twice")
+    check(len(set(values)) == len(values), f"{flag}={text}: a seed is listed twice")
     return values
 
 
-def parse_methods(values):
-    methods = [m.strip() for m in values if m.strip()]
-    check(methods, "--methods: expected at least one of " + ", ".join(METHODS))
-    for m in methods:
-        check(m in METHODS, f"--methods: {m!r} is not a method; expected names from {', '.join(METHODS)}")
-    check(len(set(methods)) == len(methods), "--methods: a method is listed twice")
-    return methods
+def parse_variants(texts):
+    """`{name: (method, {field: value})}` from `--variant=NAME:METHOD:flag=value;...`."""
+    types = {f.name: f.type for f in dataclasses.fields(train_config.TrainConfig)}
+    variants = {}
+    for text in texts:
+        parts = text.split(":", 2)
+        check(len(parts) == 3 and all(parts), f"--variant={text}: expected NAME:METHOD:flag=value[;flag=value...]")
+        name, method, settings = parts
+        check(name not in METHODS and name not in variants, f"--variant={text}: the name {name!r} is taken")
+        check(method in METHODS, f"--variant={text}: {method!r} is not a method; expected one of {', '.join(METHODS)}")
+        changes = {}
+        for item in settings.split(";"):
+            key, _, value = item.partition("=")
+            key = key.strip().lstrip("-")
+            check(key in types and key not in ("method", "seed", "output_dir"), f"--variant={text}: {key!r} is not a setting")
+            default = getattr(train_config.TrainConfig(), key)
+            if isinstance(default, bool):
+                check(value.lower() in ("true", "false", "1", "0"), f"--variant={text}: {key} expects true or false")
+                changes[key] = value.lower() in ("true", "1")
+            elif isinstance(default, tuple):
+                changes[key] = tuple(v.strip() for v in value.split(",") if v.strip())
+            else:
+                kind = type(default) if default is not None else float
+                try:
+                    changes[key] = kind(value)
+                except ValueError:
+                    raise UsageError(f"--variant={text}: {key}={value} is not a {kind.__name__}") from None
+        variants[name] = (method, changes)
+    return variants
+
+
+def parse_methods(values, variants, flag):
+    names = [m.strip() for m in values if m.strip()]
+    known = list(METHODS) + list(variants)
+    for m in names:
+        check(m in known, f"{flag}: {m!r} is not a method; expected names from {', '.join(known)}")
+    check(len(set(names)) == len(names), f"{flag}: a method is listed twice")
+    return names
 
 
 @dataclasses.dataclass
 class Plan:
-    recipe: object  # TrainConfig: the shared recipe
-    methods: list
+    recipe: train_config.TrainConfig  # the shared recipe
+    methods: list  # names: methods or variants
     seeds: list
+    extra_methods: list
+    extra_seeds: list
+    variants: dict
     output_dir: str
     edge: str
     dekd_teacher_epochs: int
 
+    def method_of(self, name):
+        return self.variants[name][0] if name in self.variants else name
+
+    def uses_shared_teacher(self, name):
+        return registry.get(self.method_of(name)).learns_from_trained_teacher
+
     @property
-    def shared_teacher_needed(self):
-        return any(m in USES_SHARED_TEACHER for m in self.methods)
+    def all_methods(self):
+        return self.methods + [m for m in self.extra_methods if m not in self.methods]
+
+    @property
+    def all_seeds(self):
+        return self.seeds + [s for s in self.extra_seeds if s not in self.seeds]
+
+    def pairs(self):
+        """`(name, seed)` in training order: every seed of the core methods, then the extras."""
+        core = [(m, s) for s in self.seeds for m in self.methods]
+        return core + [(m, s) for s in self.extra_seeds for m in self.extra_methods if (m, s) not in core]
 
     @property
     def trains_shared_teacher(self):
-        return self.shared_teacher_needed and not self.recipe.teacher_checkpoint
+        return not self.recipe.teacher_checkpoint and any(self.uses_shared_teacher(m) for m, _ in self.pairs())
 
     def teacher_dir(self, seed):
         return os.path.join(self.output_dir, "teacher", f"seed{seed}")
@@ -141,48 +175,65 @@ class Plan:
             return os.path.abspath(self.recipe.teacher_checkpoint)
         return os.path.abspath(os.path.join(self.teacher_dir(seed), "student.keras"))
 
+    def run_dir(self, name, seed):
+        return os.path.join(self.output_dir, name, f"seed{seed}")
+
+    def _common(self):
+        return dict(
+            model_store=os.path.join(self.output_dir, "models"), export=("int8",) if self.edge == "on" else ()
+        )
+
     def teacher_config(self, seed):
         r = self.recipe
         return dataclasses.replace(
             r, method="nokd", student=r.teacher, epochs=r.teacher_epochs, seed=seed,
-            output_dir=self.teacher_dir(seed), teacher_checkpoint=None, export=(),
+            output_dir=self.teacher_dir(seed), teacher_checkpoint=None, **dict(self._common(), export=()),
         )
 
-    def method_config(self, method, seed):
-        r = self.recipe
-        changes = dict(method=method, seed=seed, output_dir=os.path.join(self.output_dir, method, f"seed{seed}"), export=())
-        changes["teacher_checkpoint"] = self.teacher_checkpoint(seed) if method in USES_SHARED_TEACHER else None
+    def method_config(self, name, seed):
+        method = self.method_of(name)
+        changes = dict(self.variants[name][1]) if name in self.variants else {}
+        changes.update(method=method, seed=seed, output_dir=self.run_dir(name, seed), **self._common())
+        changes["teacher_checkpoint"] = self.teacher_checkpoint(seed) if self.uses_shared_teacher(name) else None
         if method == "dekd" and self.dekd_teacher_epochs:
             changes["teacher_epochs"] = self.dekd_teacher_epochs
-        return dataclasses.replace(r, **changes)
+        return dataclasses.replace(self.recipe, **changes)
 
     def runs(self):
-        """`(label, method or None for the shared teacher, seed, config)` in training order."""
+        """`(label, name or None for the shared teacher, seed, config)` in training order."""
         out = []
-        for seed in self.seeds:
-            if self.trains_shared_teacher:
+        teachers = set()
+        for name, seed in self.pairs():
+            if self.trains_shared_teacher and self.uses_shared_teacher(name) and seed not in teachers:
+                teachers.add(seed)
                 out.append((f"shared teacher ({self.recipe.teacher}) seed {seed}", None, seed, self.teacher_config(seed)))
-            for method in self.methods:
-                out.append((f"{method} seed {seed}", method, seed, self.method_config(method, seed)))
+            out.append((f"{name} seed {seed}", name, seed, self.method_config(name, seed)))
         return out
 
 
 def plan_from_flags(values):
     check(not values["method"].present, "--method: compare runs every method of --methods; remove --method")
-    recipe = kdtrain.config_from_flags(values)
+    recipe = train_config.from_flags(values)
     edge = values.edge.strip().lower()
     check(edge in EDGE_MODES, f"--edge={values.edge}: expected one of {', '.join(EDGE_MODES)}")
     check(values.dekd_teacher_epochs >= 0, f"--dekd_teacher_epochs={values.dekd_teacher_epochs}: expected an integer >= 0")
+    variants = parse_variants(values.variant)
+    methods = parse_methods(values.methods, variants, "--methods")
+    extra = parse_methods(values.extra_methods, variants, "--extra_methods")
+    check(methods or extra, "--methods: expected at least one of " + ", ".join(METHODS))
+    seeds = parse_seeds(values.seeds, recipe.seed)
     plan = Plan(
         recipe=recipe,
-        methods=parse_methods(values.methods),
-        seeds=parse_seeds(values.seeds, recipe.seed),
+        methods=methods,
+        seeds=seeds,
+        extra_methods=extra,
+        extra_seeds=parse_seeds(values.extra_seeds, seeds[0], "--extra_seeds"),
+        variants=variants,
         output_dir=recipe.output_dir,
         edge=edge,
         dekd_teacher_epochs=values.dekd_teacher_epochs,
     )
-    # Every run's settings are checked before anything is trained.
-    for _, _, _, config in plan.runs():
+    for _, _, _, config in plan.runs():  # every run's settings are checked before anything is trained
         config.validate()
     return plan
 
@@ -198,40 +249,36 @@ def load_results(run_dir):
         return json.load(f)
 
 
-def run_all(plan, edge_api):
+def run_all(plan):
     """Trains every run not finished yet; returns the labels of the runs that failed."""
     runs = plan.runs()
-    total = len(runs)
     start = time.perf_counter()
     failed = []
-    for index, (label, method, seed, config) in enumerate(runs, start=1):
-        prefix = f"[compare] run {index}/{total}: {label}"
-        payload = load_results(config.output_dir)
-        if payload is not None:
+    for index, (label, name, seed, config) in enumerate(runs, start=1):
+        prefix = f"[compare] run {index}/{len(runs)}: {label}"
+        if load_results(config.output_dir) is not None:
             print(f"{prefix}: finished earlier, skipped ({config.output_dir})", flush=True)
-        elif method in USES_SHARED_TEACHER and not os.path.isfile(config.teacher_checkpoint):
+            continue
+        if config.teacher_checkpoint and not os.path.isfile(config.teacher_checkpoint):
             print(f"{prefix}: not run, the shared teacher {config.teacher_checkpoint} is missing", flush=True)
             failed.append(label)
             continue
-        else:
-            print(f"{prefix}: training in {config.output_dir}", flush=True)
-            t0 = time.perf_counter()
-            try:
-                kdtrain.train(config)
-            except UsageError:
-                raise
-            except Exception as error:  # e.g. a diverged run: the others still run; this one resumes next time
-                print(f"{prefix}: FAILED ({type(error).__name__}: {error}); going on with the others", flush=True)
-                failed.append(label)
-                continue
-            finally:
-                _clear_session()
-            print(f"{prefix}: done in {time.perf_counter() - t0:.1f} s", flush=True)
-        if method is not None and edge_api is not None:
-            measure_edge(edge_api, config)
-        write_summary(plan, edge_api)
-    write_summary(plan, edge_api)
-    print(f"[compare] {total - len(failed)} of {total} runs finished ({time.perf_counter() - start:.1f} s this time); "
+        print(f"{prefix}: training in {config.output_dir}", flush=True)
+        t0 = time.perf_counter()
+        try:
+            experiment.train(config)
+        except UsageError:
+            raise
+        except Exception as error:  # e.g. a diverged run: the others still run; this one resumes next time
+            print(f"{prefix}: FAILED ({type(error).__name__}: {error}); going on with the others", flush=True)
+            failed.append(label)
+            continue
+        finally:
+            _clear_session()
+        print(f"{prefix}: done in {time.perf_counter() - t0:.1f} s", flush=True)
+        write_summary(plan)
+    write_summary(plan)
+    print(f"[compare] {len(runs) - len(failed)} of {len(runs)} runs finished ({time.perf_counter() - start:.1f} s this time); "
           f"results in {os.path.join(plan.output_dir, 'results.md')}", flush=True)
     return failed
 
@@ -245,267 +292,113 @@ def _clear_session():
     gc.collect()
 
 
-# --- edge (optional) ------------------------------------------------------------------------------------------
+# --- tabulating -----------------------------------------------------------------------------------------------
 
 
-class EdgeApi:
-    """`edge.export_tflite` and `edge.benchmark_tflite`, called with the arguments their signatures name.
-
-    `export_tflite(model, quantization, output_path, train_data=...)` takes
-    a Keras model and a training pipeline for int8 calibration;
-    `benchmark_tflite` is given the `.tflite` path and whichever of the
-    dataset name, test pipeline and thread count it asks for. It returns
-    a dict with `accuracy`, `size_bytes` and `latency_ms` (a number, or a
-    dict with `median`).
-    """
-
-    def __init__(self, module):
-        self.export_tflite = module.export_tflite
-        self.benchmark_tflite = module.benchmark_tflite
-
-    @staticmethod
-    def _call(function, candidates):
-        parameters = inspect.signature(function).parameters
-        arguments = {}
-        for name in parameters:
-            if name in candidates:
-                value = candidates[name]
-                arguments[name] = value() if callable(value) else value
-        return function(**arguments)
-
-    def export_int8(self, keras_path, tflite_path, config, splits):
-        def model():
-            import keras
-
-            return keras.models.load_model(keras_path, compile=False)
-
-        path = tflite_path
-        candidates = {
-            "model": model, "keras_model": model, "model_path": keras_path, "keras_path": keras_path,
-            "quantization": "int8", "mode": "int8",
-            "output_path": path, "output": path, "tflite_path": path, "path": path,
-            "train_data": lambda: splits().train, "dataset": config.dataset, "data_dir": config.data_dir,
-        }
-        return self._call(self.export_tflite, candidates)
-
-    def benchmark(self, tflite_path, config, splits):
-        path = tflite_path
-        candidates = {
-            "model": path, "model_path": path, "tflite_path": path, "path": path,
-            "dataset": config.dataset, "data_dir": config.data_dir, "test_data": lambda: splits().test,
-            "num_threads": 1,
-        }
-        return self._call(self.benchmark_tflite, candidates)
-
-
-def find_edge(mode):
-    """The edge API, or `None` (with the reason printed) when not used."""
-    if mode == "off":
-        return None
-    try:
-        module = importlib.import_module("edge")
-        api = EdgeApi(module)
-    except (ImportError, AttributeError) as error:
-        reason = f"the edge package does not provide export_tflite and benchmark_tflite ({type(error).__name__}: {error})"
-        if mode == "on":
-            raise UsageError(f"--edge=on: {reason}") from None
-        print(f"[compare] --edge=auto: {reason}; int8 columns left empty", flush=True)
-        return None
-    return api
-
-
-def _number(value):
-    if isinstance(value, dict):
-        for key in ("median", "p50", "mean"):
-            if key in value:
-                return float(value[key])
-        return None
-    return None if value is None else float(value)
-
-
-def measure_edge(api, config):
-    """Exports the run's student to int8 TFLite and benchmarks it, once; the figures go to `edge_int8.json`."""
-    record_path = os.path.join(config.output_dir, "edge_int8.json")
-    if os.path.exists(record_path):
-        return
-    keras_path = os.path.join(config.output_dir, "student.keras")
-    tflite_path = os.path.join(config.output_dir, "student_int8.tflite")
-    print(f"[compare] edge: int8 export and benchmark of {keras_path}", flush=True)
-    loaded = []
-
-    def splits():
-        if not loaded:
-            from kdkeras import data
-
-            loaded.append(data.load(config.dataset, batch_size=config.batch_size, data_dir=config.data_dir, seed=config.seed))
-        return loaded[0]
-
-    try:
-        if not os.path.exists(tflite_path):
-            api.export_int8(keras_path, tflite_path, config, splits)
-        result = api.benchmark(tflite_path, config, splits)
-        if not isinstance(result, dict):
-            result = dict(getattr(result, "__dict__", {}))
-        figures = {
-            "size_bytes": int(result.get("size_bytes") or os.path.getsize(tflite_path)),
-            "accuracy": _number(result.get("accuracy")),
-            "latency_ms": _number(result.get("latency_ms")),
-        }
-    except Exception as error:  # the comparison goes on without this run's edge figures
-        print(f"[compare] edge: failed for {config.output_dir} ({type(error).__name__}: {error}); int8 columns left empty", flush=True)
-        return
-    io.write_json_atomic(record_path, figures)
-
-
-# --- accounting -----------------------------------------------------------------------------------------------
-
-
-def _step2_examples(run_dir, role):
-    """WSKD: the examples of the second update over all epochs, from the per-epoch history."""
-    path = os.path.join(run_dir, f"{role}_history.csv")
-    if not os.path.exists(path):
-        return 0
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    by_epoch = {}
-    for row in rows:
-        if row.get("step2_examples"):
-            by_epoch[row.get("epoch")] = float(row["step2_examples"])  # a resumed epoch counts once
-    return int(sum(by_epoch.values()))
-
-
-def account(payload, run_dir):
-    """Work of one run: images forward/backward per network, FLOPs, models trained."""
-    n = int(payload["data"]["num_train"])
-    by_role = {r["role"]: r for r in payload["models"]}
-    networks = {}  # "role(arch)" -> {"forward", "backward", "flops"}
-
-    def net(record):
-        key = f"{record['role']}({record['arch']})"
-        return networks.setdefault(key, {"forward": 0, "backward": 0, "flops": int(record["flops"])})
-
-    trained = 0
-    teacher_forward = 0
-    for record in payload["models"]:
-        if record.get("checkpoint") is not None or record.get("epochs", 0) == 0:
-            continue  # loaded, not trained here (the shared teacher)
-        trained += 1
-        images = int(record["epochs"]) * n
-        if record.get("trained_by") == "WiseStudentDistiller":
-            images += _step2_examples(run_dir, record["role"])
-        entry = net(record)
-        entry["forward"] += images
-        entry["backward"] += images
-        for source in record.get("taught_by") or []:
-            if source not in by_role:
-                continue  # the virtual teacher of tfkd_reg is no network
-            passes = n if record.get("teacher_cache") else int(record["epochs"]) * n
-            net(by_role[source])["forward"] += passes
-            teacher_forward += passes
-    flops = sum(e["forward"] * e["flops"] + e["backward"] * 2 * e["flops"] for e in networks.values())
-    return {
-        "models_trained": trained,
-        "images_forward": sum(e["forward"] for e in networks.values()),
-        "images_backward": sum(e["backward"] for e in networks.values()),
-        "teacher_forward_images": teacher_forward,
-        "train_flops": int(flops),
-        "train_seconds": round(sum(float(r.get("train_seconds", 0.0)) for r in payload["models"]), 3),
-        "images_by_network": "; ".join(f"{k}: fwd {e['forward']} bwd {e['backward']}" for k, e in networks.items()),
-    }
-
-
-def collect(plan, edge_used):
-    """`(rows, teachers)`: one row per finished method run, one dict per finished shared teacher."""
-    teachers = {}
-    for seed in plan.seeds:
-        if plan.trains_shared_teacher:
-            payload = load_results(plan.teacher_dir(seed))
-            if payload is not None:
-                cost = account(payload, plan.teacher_dir(seed))
-                teachers[seed] = {
-                    "seed": seed,
-                    "arch": payload["student"]["arch"],
-                    "accuracy": payload["student"]["test_accuracy"],
-                    "seconds": cost["train_seconds"],
-                    "images_forward": cost["images_forward"],
-                    "images_backward": cost["images_backward"],
-                    "train_flops": cost["train_flops"],
-                }
-    rows = []
-    for seed in plan.seeds:
-        shared = teachers.get(seed, {"seconds": 0.0, "train_flops": 0})
-        for method in plan.methods:
-            run_dir = os.path.join(plan.output_dir, method, f"seed{seed}")
-            payload = load_results(run_dir)
-            if payload is None:
-                continue
-            cost = account(payload, run_dir)
-            uses = method in USES_SHARED_TEACHER
-            teacher = payload.get("teacher") or {}
-            student = payload["student"]
-            row = {
-                "method": method,
-                "seed": seed,
-                "student_arch": student["arch"],
-                "student_accuracy": student["test_accuracy"],
-                "teacher_arch": teacher.get("arch", ""),
-                "teacher_accuracy": teacher.get("test_accuracy", ""),
-                "uses_shared_teacher": uses,
-                "wall_seconds": payload.get("wall_seconds", ""),
-                "shared_teacher_seconds": shared["seconds"] if uses else 0.0,
-                "student_params": student["params"],
-                "student_flops": student["flops"],
-                "model_accuracies": "; ".join(f"{r['role']}({r['arch']})={r['test_accuracy']:.4f}" for r in payload["models"]),
-                "run_dir": run_dir,
-                "int8_size_bytes": "",
-                "int8_accuracy": "",
-                "int8_latency_ms": "",
+def teacher_rows(plan):
+    """`{seed: figures}` of each shared teacher trained by the study."""
+    out = {}
+    if not plan.trains_shared_teacher:
+        return out
+    for seed in plan.all_seeds:
+        payload = load_results(plan.teacher_dir(seed))
+        if payload is not None:
+            work = accounting.run_work(payload)
+            out[seed] = {
+                "seed": seed, "arch": payload["student"]["arch"], "accuracy": payload["student"]["test_accuracy"],
+                "seconds": work.train_seconds, "flops": work.flops, "payload": payload,
             }
-            row.update(cost)
-            row["total_seconds"] = round(row["train_seconds"] + row["shared_teacher_seconds"], 3)
-            row["total_train_flops"] = row["train_flops"] + (shared["train_flops"] if uses else 0)
-            edge_path = os.path.join(run_dir, "edge_int8.json")
-            if edge_used and os.path.exists(edge_path):
-                with open(edge_path) as f:
-                    figures = json.load(f)
-                row["int8_size_bytes"] = figures.get("size_bytes", "")
-                row["int8_accuracy"] = "" if figures.get("accuracy") is None else figures["accuracy"]
-                row["int8_latency_ms"] = "" if figures.get("latency_ms") is None else figures["latency_ms"]
-            rows.append(row)
-    return rows, teachers
+    return out
 
 
-# --- writing --------------------------------------------------------------------------------------------------
+def collect(plan):
+    """`(rows, teachers, payloads)`: one row per finished run of a method, the shared teachers, every results.json."""
+    teachers = teacher_rows(plan)
+    rows, payloads = [], [t["payload"] for t in teachers.values()]
+    for name, seed in plan.pairs():
+        run_dir = plan.run_dir(name, seed)
+        payload = load_results(run_dir)
+        if payload is None:
+            continue
+        payloads.append(payload)
+        work = accounting.run_work(payload)
+        uses = plan.uses_shared_teacher(name)
+        shared = teachers.get(seed, {"seconds": 0.0, "flops": 0})
+        teacher = payload.get("teacher") or {}
+        student = payload["student"]
+        int8 = (payload.get("edge") or {}).get("int8") or {}
+        row = {
+            "method": name,
+            "seed": seed,
+            "student_arch": student["arch"],
+            "student_accuracy": student["test_accuracy"],
+            "teacher_arch": teacher.get("arch", ""),
+            "teacher_accuracy": teacher.get("test_accuracy", ""),
+            "uses_shared_teacher": uses,
+            "models_trained": work.models_trained,
+            "train_seconds": work.train_seconds,
+            "shared_teacher_seconds": shared["seconds"] if uses else 0.0,
+            "images_forward": work.images_forward,
+            "images_backward": work.images_backward,
+            "teacher_forward_images": work.images_forward - work.images_backward,
+            "train_flops": work.flops,
+            "student_params": student["params"],
+            "student_flops": student["flops"],
+            "int8_size_bytes": int8.get("size_bytes", ""),
+            "int8_accuracy": int8.get("accuracy", ""),
+            "int8_latency_ms": (int8.get("latency_ms") or {}).get("median", ""),
+            "step2_examples": sum(
+                r.get("images_trained", 0) - r.get("epochs", 0) * payload["data"]["num_train"]
+                for r in payload["models"] if r.get("trained_by") == "WiseStudentDistiller"
+            ) if any(r.get("trained_by") == "WiseStudentDistiller" for r in payload["models"]) else "",
+            "images_by_network": work.describe(),
+            "model_accuracies": "; ".join(f"{r['role']}({r['arch']})={r['test_accuracy']:.4f}" for r in payload["models"]),
+            "run_dir": run_dir,
+        }
+        row["total_seconds"] = round(row["train_seconds"] + row["shared_teacher_seconds"], 3)
+        row["total_train_flops"] = row["train_flops"] + (shared["flops"] if uses else 0)
+        rows.append(row)
+    return rows, teachers, payloads
 
 
-def _stats(values):
-    values = [float(v) for v in values if v not in ("", None)]
+def _numbers(values):
+    return [float(v) for v in values if v not in ("", None)]
+
+
+def mean_std(values):
+    values = _numbers(values)
     if not values:
         return None, None
-    mean = statistics.fmean(values)
-    return mean, (statistics.stdev(values) if len(values) > 1 else 0.0)
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def _fmt_mean(values, fmt, std=True):
-    mean, spread = _stats(values)
-    if mean is None:
-        return "–"
-    text = format(mean, fmt)
-    return f"{text} ± {format(spread, fmt)}" if std and len(values) > 1 else text
+def paired_difference(rows, name, reference="blkd"):
+    """`(mean, half_width, n)` of `name` minus `reference` over the seeds both have (a t interval at 95%)."""
+    mine = {r["seed"]: float(r["student_accuracy"]) for r in rows if r["method"] == name}
+    theirs = {r["seed"]: float(r["student_accuracy"]) for r in rows if r["method"] == reference}
+    differences = [mine[s] - theirs[s] for s in sorted(mine) if s in theirs]
+    if not differences:
+        return None, None, 0
+    mean = statistics.fmean(differences)
+    if len(differences) < 2:
+        return mean, None, 1
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, len(differences) - 1) * statistics.stdev(differences) / len(differences) ** 0.5
+    return mean, half, len(differences)
+
+
+def _pct(value, digits=2):
+    return "–" if value is None else f"{100 * value:.{digits}f}"
 
 
 def _si(value):
-    if value is None:
+    if value in (None, ""):
         return "–"
     for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(value) >= scale:
             return f"{value / scale:.3g}{unit}"
     return f"{value:.3g}"
-
-
-def _si_mean(values):
-    mean, _ = _stats(values)
-    return _si(mean)
 
 
 def write_csv(path, rows):
@@ -518,27 +411,13 @@ def write_csv(path, rows):
     io.replace_atomic(path, write)
 
 
-def recipe_flags(plan):
-    skip = {"method", "seed", "output_dir", "teacher_checkpoint", "export", "verbose"}
-    lines = []
-    for key, value in plan.recipe.as_dict().items():
-        if key in skip:
-            continue
-        if isinstance(value, list):
-            value = ",".join(value)
-        if value is not None:
-            lines.append(f"--{key}={value}")
-    return lines
-
-
-def markdown(plan, rows, teachers, edge_used, plots):
-    by_method = {m: [r for r in rows if r["method"] == m] for m in plan.methods}
+def markdown(plan, rows, teachers, study, plots):
+    """results.md: the table, the paired differences to BLKD, the study's cost and the recipe."""
     lines = [
         "# KD methods compared on one recipe",
         "",
-        f"Dataset `{plan.recipe.dataset}`; seeds {', '.join(map(str, plan.seeds))}; "
-        f"{len(rows)} of {len(plan.methods) * len(plan.seeds)} method runs finished. "
-        "Accuracy is top-1 on the test split, mean ± sample std over the seeds finished.",
+        f"Dataset `{plan.recipe.dataset}`; {len(rows)} of {len(plan.pairs())} method runs finished. Accuracy is top-1 "
+        "on the test split in %, mean ± sample std over the seeds finished (n), then the value of each seed.",
         "",
     ]
     if plan.recipe.dataset == "mnist_sample":
@@ -547,157 +426,169 @@ def markdown(plan, rows, teachers, edge_used, plots):
             "training and 2,000 test digits, stratified by class; numbers on it are not MNIST benchmark numbers.",
             "",
         ]
-    header = (
-        "| method | student | student acc | teacher acc | models trained | train s (own) | train s (with shared teacher) "
-        "| images fwd / bwd | train FLOPs (with shared teacher) | params | FLOPs/image |"
-    )
-    align = "|---|---|---|---|---|---|---|---|---|---|---|"
-    if edge_used:
-        header += " int8 size | int8 acc | int8 latency ms |"
-        align += "---|---|---|"
-    lines += [header, align]
-    for method in plan.methods:
-        group = by_method[method]
+    lines += [
+        "| method | student | n | accuracy % | per seed | Δ vs blkd (95% CI) | teacher % | models trained "
+        "| train s | train s with shared teacher | images fwd / bwd | int8 KiB | int8 acc % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in plan.all_methods:
+        group = [r for r in rows if r["method"] == name]
         if not group:
-            lines.append(f"| {method} | (not run yet) |" + " |" * (align.count("|") - 3))
+            lines.append(f"| {name} | (not run yet) |" + " |" * 11)
             continue
-        uses = method in USES_SHARED_TEACHER
-        arch = ", ".join(sorted({r["student_arch"] for r in group}))
-        trained = _fmt_mean([r["models_trained"] for r in group], ".0f", std=False)
-        if uses:
-            trained += " + shared teacher"
-        cells = [
-            method,
-            arch,
-            _fmt_mean([r["student_accuracy"] for r in group], ".4f"),
-            _fmt_mean([r["teacher_accuracy"] for r in group], ".4f") if any(r["teacher_accuracy"] != "" for r in group) else "–",
-            trained,
-            _fmt_mean([r["train_seconds"] for r in group], ".1f"),
-            _fmt_mean([r["total_seconds"] for r in group], ".1f"),
-            f"{_si_mean([r['images_forward'] for r in group])} / {_si_mean([r['images_backward'] for r in group])}",
-            f"{_si_mean([r['train_flops'] for r in group])} ({_si_mean([r['total_train_flops'] for r in group])})",
-            _si_mean([r["student_params"] for r in group]),
-            _si_mean([r["student_flops"] for r in group]),
-        ]
-        if edge_used:
-            size = _stats([r["int8_size_bytes"] for r in group])[0]
-            cells += [
-                "–" if size is None else f"{size / 1024:.1f} KiB",
-                _fmt_mean([r["int8_accuracy"] for r in group], ".4f"),
-                _fmt_mean([r["int8_latency_ms"] for r in group], ".3f"),
-            ]
-        lines.append("| " + " | ".join(cells) + " |")
+        mean, std = mean_std(r["student_accuracy"] for r in group)
+        delta, half, n_pairs = paired_difference(rows, name)
+        if name == "blkd" or delta is None:
+            delta_text = "–"
+        elif half is None:
+            delta_text = f"{100 * delta:+.2f} (1 seed)"
+        else:
+            delta_text = f"{100 * delta:+.2f} ± {100 * half:.2f} (n={n_pairs})"
+        teacher_mean, _ = mean_std(r["teacher_accuracy"] for r in group)
+        size, _ = mean_std(r["int8_size_bytes"] for r in group)
+        int8_mean, _ = mean_std(r["int8_accuracy"] for r in group)
+        lines.append("| " + " | ".join([
+            name,
+            ", ".join(sorted({r["student_arch"] for r in group})),
+            str(len(group)),
+            f"{_pct(mean)} ± {_pct(std)}",
+            ", ".join(_pct(float(r["student_accuracy"])) for r in sorted(group, key=lambda r: r["seed"])),
+            delta_text,
+            _pct(teacher_mean),
+            f"{mean_std(r['models_trained'] for r in group)[0]:.0f}" + (" + shared teacher" if plan.uses_shared_teacher(name) else ""),
+            f"{mean_std(r['train_seconds'] for r in group)[0]:.0f}",
+            f"{mean_std(r['total_seconds'] for r in group)[0]:.0f}",
+            f"{_si(mean_std(r['images_forward'] for r in group)[0])} / {_si(mean_std(r['images_backward'] for r in group)[0])}",
+            "–" if size is None else f"{size / 1024:.1f}",
+            _pct(int8_mean),
+        ]) + " |")
     if teachers:
-        t = list(teachers.values())
-        cells = [
-            "*shared teacher*",
-            t[0]["arch"],
-            _fmt_mean([x["accuracy"] for x in t], ".4f"),
-            "–",
-            "1 per seed",
-            _fmt_mean([x["seconds"] for x in t], ".1f"),
-            _fmt_mean([x["seconds"] for x in t], ".1f"),
-            f"{_si_mean([x['images_forward'] for x in t])} / {_si_mean([x['images_backward'] for x in t])}",
-            _si_mean([x["train_flops"] for x in t]),
-            "",
-            "",
-        ]
-        if edge_used:
-            cells += ["", "", ""]
-        lines.append("| " + " | ".join(cells) + " |")
-    total_seconds = sum(r["train_seconds"] for r in rows) + sum(x["seconds"] for x in teachers.values())
+        accuracies = [t["accuracy"] for t in teachers.values()]
+        lines.append(
+            f"| *shared teacher* | {next(iter(teachers.values()))['arch']} | {len(accuracies)} | "
+            f"{_pct(mean_std(accuracies)[0])} ± {_pct(mean_std(accuracies)[1])} | "
+            f"{', '.join(_pct(a) for a in accuracies)} | | | 1 per seed | "
+            f"{mean_std(t['seconds'] for t in teachers.values())[0]:.0f} | | | | |"
+        )
     lines += [
         "",
-        f"Training seconds of the whole study so far (each shared teacher once): {total_seconds:.1f} s.",
+        "## The whole study's work",
+        "",
+        f"Each model trained once (models shared between methods through `{os.path.join(plan.output_dir, 'models')}` "
+        "and each teacher-cache fill counted once): "
+        f"{study.models_trained} models, {study.train_seconds:.0f} training seconds, {_si(study.flops)} training FLOPs.",
+        "",
+        "| network | images forward | images backward | FLOPs/image |",
+        "|---|---|---|---|",
+    ]
+    for network, counts in sorted(study.networks.items()):
+        lines.append(f"| {network} | {counts['forward']:,} | {counts['backward']:,} | {_si(counts['flops'])} |")
+    lines += [
         "",
         "How to read it:",
         "",
-        f"- The shared teacher (`--teacher={plan.recipe.teacher}`, `--teacher_epochs={plan.recipe.teacher_epochs}`) is trained "
-        f"once per seed and taught {', '.join(m for m in plan.methods if m in USES_SHARED_TEACHER) or 'no method here'}; "
-        "its cost is counted once, in its own row. *own* columns leave it out; *with shared teacher* adds it to the "
-        "methods that use it (the cost of that student from scratch).",
-        "- dekd trains its own defective teacher, rekd and tfkd_self their own teacher (the student's architecture); "
-        "those are in their own costs. rekd's *student* is the large model (the `--teacher` architecture) and gskd's "
-        "is its last stage, so their student architecture differs from the others'.",
-        "- Images: a model trained `e` epochs on `N` examples passes `e·N` forward and backward (wskd adds its "
-        "second-update examples to both); each fixed network a distiller learns from passes `e·N` forward, or `N` "
-        "once when its logits are cached (`--teacher_cache`). Evaluation passes are not counted.",
-        "- Training FLOPs: Σ over networks of forward images × F + backward images × 2F, F the network's forward "
-        "FLOPs per image (2 per multiply-accumulate), a backward pass taken as about twice a forward one.",
-        "- Seconds are wall-clock `fit` time (plus any logit caching) on a shared machine; FLOPs do not depend on it.",
+        "- Δ vs blkd: the method's accuracy minus BLKD's on the same seed, averaged over the seeds both have, "
+        "with a two-sided 95% t interval over those differences.",
+        "- *train s* counts every model a method needs as if trained for it (a model reused from another "
+        "method's run included); *with shared teacher* adds the shared teacher's training where it is used. "
+        "The shared teacher " + (
+            f"is `--teacher_checkpoint={plan.recipe.teacher_checkpoint}`, trained outside the study."
+            if plan.recipe.teacher_checkpoint else "is trained once per seed (its own row)."),
+        "- Images (`kdkeras.accounting`): a trained model passes its training images forward and backward "
+        "(WSKD adds its step-2 examples); a frozen model passes the images it ran on, or once per teacher-cache fill.",
+        "- int8: full-integer TFLite export of the final student, accuracy on the whole test split in LiteRT"
+        + (" (not measured here: `--edge=off`)." if plan.edge == "off" else "."),
+        "",
+        "Plots: " + (", ".join(f"`{p}`" for p in plots) if plots else "none yet."),
+        "",
+        "## Recipe (the same for every method)",
+        "",
+        "```",
+        f"--methods={','.join(plan.methods)}",
+        f"--seeds={','.join(map(str, plan.seeds))}",
     ]
-    if edge_used:
-        lines.append("- int8: full-integer TFLite export of the final student by the `edge` package; accuracy on the whole "
-                     "test split, latency per image at batch 1, one thread (median).")
-    else:
-        lines.append("- int8 TFLite columns and the latency plot are left out: the `edge` package was "
-                     + ("turned off (`--edge=off`)." if plan.edge == "off" else "not available (it does not provide `export_tflite` and `benchmark_tflite`)."))
-    lines += ["", "Plots: " + (", ".join(f"`{p}`" for p in plots) if plots else "none yet."), ""]
-    if edge_used and "latency.png" not in plots:
-        lines += ["No latency plot: no int8 latency was measured.", ""]
-    lines += ["## Recipe (the same for every method)", "", "```"]
-    lines += [f"--methods={','.join(plan.methods)}", f"--seeds={','.join(map(str, plan.seeds))}"]
+    if plan.extra_methods:
+        lines += [f"--extra_methods={','.join(plan.extra_methods)}", f"--extra_seeds={','.join(map(str, plan.extra_seeds))}"]
+    for name, (method, changes) in plan.variants.items():
+        lines.append(f"--variant={name}:{method}:" + ";".join(f"{k}={v}" for k, v in changes.items()))
     if plan.dekd_teacher_epochs:
         lines.append(f"--dekd_teacher_epochs={plan.dekd_teacher_epochs}")
-    if plan.recipe.teacher_checkpoint:
-        lines.append(f"--teacher_checkpoint={plan.recipe.teacher_checkpoint}")
-    lines += recipe_flags(plan) + ["```", ""]
+    skip = {"method", "seed", "output_dir", "export", "verbose", "model_store"}
+    for key, value in plan.recipe.as_dict().items():
+        if key not in skip and value is not None:
+            lines.append(f"--{key}={','.join(value) if isinstance(value, list) else value}")
+    lines += ["```", ""]
     return "\n".join(lines)
 
 
-def _plot(path, panels, methods, rows, title):
-    """`panels`: list of `(x_key, x_label, log_x)`; one point per method, error bars over seeds."""
+def _figure():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
-    for axis, (x_key, x_label, log_x) in zip(axes[0], panels):
-        for method in methods:
-            group = [r for r in rows if r["method"] == method and r.get(x_key) not in ("", None)]
+    return plt
+
+
+def plot_cost(path, plan, rows):
+    plt = _figure()
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for axis, (key, label, log) in zip(axes, [("total_seconds", "training seconds (with shared teacher)", False),
+                                              ("total_train_flops", "training FLOPs (with shared teacher)", True)]):
+        for name in plan.all_methods:
+            group = [r for r in rows if r["method"] == name]
             if not group:
                 continue
-            x_mean, x_std = _stats([r[x_key] for r in group])
-            y_mean, y_std = _stats([r["student_accuracy"] for r in group])
-            axis.errorbar(x_mean, y_mean, xerr=x_std, yerr=y_std, fmt="o", capsize=3)
-            axis.annotate(method, (x_mean, y_mean), textcoords="offset points", xytext=(5, 4), fontsize=9)
-        axis.set_xlabel(x_label)
-        axis.set_ylabel("student test accuracy")
-        if log_x:
-            axis.set_xscale("log")
+            x, x_std = mean_std(r[key] for r in group)
+            y, y_std = mean_std(r["student_accuracy"] for r in group)
+            axis.errorbar(x, 100 * y, xerr=x_std, yerr=100 * y_std, fmt="o", capsize=3)
+            axis.annotate(name, (x, 100 * y), textcoords="offset points", xytext=(5, 4), fontsize=9)
+        axis.set_xlabel(label)
+        axis.set_ylabel("student test accuracy %")
+        axis.set_xscale("log" if log else "linear")
         axis.grid(True, alpha=0.3)
-    figure.suptitle(title)
+    figure.suptitle(f"Student accuracy vs training cost ({plan.recipe.dataset}; error bars: std over seeds)")
     figure.tight_layout()
     io.replace_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
     plt.close(figure)
 
 
-def write_summary(plan, edge_api):
-    edge_used = edge_api is not None
-    rows, teachers = collect(plan, edge_used)
+def plot_delta(path, plan, rows):
+    """Each method's difference to BLKD (paired by seed) with its 95% interval; False if nothing to draw."""
+    points = []
+    for name in plan.all_methods:
+        if name == "blkd":
+            continue
+        delta, half, n = paired_difference(rows, name)
+        if delta is not None:
+            points.append((name, 100 * delta, 0.0 if half is None else 100 * half, n))
+    if not points:
+        return False
+    plt = _figure()
+    figure, axis = plt.subplots(figsize=(7, 0.5 * len(points) + 1.5))
+    for index, (name, delta, half, n) in enumerate(points):
+        axis.errorbar(delta, index, xerr=half, fmt="o", capsize=4, color="C0" if n > 1 else "C7")
+    axis.set_yticks(range(len(points)), [f"{name} (n={n})" for name, _, _, n in points])
+    axis.axvline(0.0, color="black", linewidth=0.8)
+    axis.set_xlabel("accuracy − BLKD's, percentage points (95% CI over seeds; grey: one seed)")
+    axis.grid(True, axis="x", alpha=0.3)
+    figure.tight_layout()
+    io.replace_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
+    plt.close(figure)
+    return True
+
+
+def write_summary(plan):
+    rows, teachers, payloads = collect(plan)
     os.makedirs(plan.output_dir, exist_ok=True)
     write_csv(os.path.join(plan.output_dir, "results.csv"), rows)
     plots = []
     if rows:
-        _plot(
-            os.path.join(plan.output_dir, "cost.png"),
-            [("total_seconds", "training seconds (with shared teacher)", False),
-             ("total_train_flops", "training FLOPs (with shared teacher)", True)],
-            plan.methods, rows, f"Student accuracy vs training cost ({plan.recipe.dataset}; error bars: std over seeds)",
-        )
+        plot_cost(os.path.join(plan.output_dir, "cost.png"), plan, rows)
         plots.append("cost.png")
-        if edge_used and any(r["int8_latency_ms"] not in ("", None) for r in rows):
-            _plot(
-                os.path.join(plan.output_dir, "latency.png"),
-                [("int8_latency_ms", "int8 TFLite latency per image, ms (batch 1, 1 thread)", False)],
-                plan.methods, rows, f"Student accuracy vs int8 TFLite latency ({plan.recipe.dataset})",
-            )
-            plots.append("latency.png")
-    stale = os.path.join(plan.output_dir, "latency.png")
-    if "latency.png" not in plots and os.path.exists(stale):
-        os.remove(stale)  # from an earlier invocation with edge figures; results.md says why there is none now
-    text = markdown(plan, rows, teachers, edge_used, plots)
+        if plot_delta(os.path.join(plan.output_dir, "delta.png"), plan, rows):
+            plots.append("delta.png")
+    text = markdown(plan, rows, teachers, accounting.study_work(payloads), plots)
 
     def write(temporary):
         with open(temporary, "w") as f:
@@ -714,15 +605,10 @@ def main(argv):
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments {' '.join(argv[1:])}; every setting is a --flag")
     plan = plan_from_flags(FLAGS)
-    edge_api = find_edge(plan.edge)
     runs = plan.runs()
-    print(
-        f"[compare] {len(plan.methods)} methods x {len(plan.seeds)} seeds = {len(runs)} runs"
-        + (" (including the shared teacher of each seed)" if plan.trains_shared_teacher else "")
-        + f" in {plan.output_dir}",
-        flush=True,
-    )
-    failed = run_all(plan, edge_api)
+    print(f"[compare] {len(runs)} runs in {plan.output_dir}", flush=True)
+    with cli.naming_flag("--dataset", plan.recipe.dataset):
+        failed = run_all(plan)
     if failed:
         print(f"[compare] {len(failed)} runs failed: {', '.join(failed)}; run the same command again to retry them", file=sys.stderr)
         sys.exit(1)
@@ -730,4 +616,4 @@ def main(argv):
 
 if __name__ == "__main__":
     cli.quiet_tensorflow_logs()
-    app.run(main, flags_parser=kdtrain.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -89,8 +89,8 @@ def _load_tfds(name, data_dir):
         )
     except Exception as error:  # tfds raises many kinds for a missing download
         raise DatasetError(
-            f"--dataset={name}: tensorflow-datasets could not load it ({type(error).__name__}); "
-            "it needs the network or a prepared --data_dir / TFDS_DATA_DIR"
+            f"tensorflow-datasets could not load {name!r} ({type(error).__name__}); "
+            "it needs the network or a prepared data_dir / TFDS_DATA_DIR"
         ) from None
     return train, test, _num_examples(info, "train", train), _num_examples(info, "test", test), info.features["label"].num_classes
 
@@ -111,22 +111,22 @@ def _load_image_folder(root):
     for split in ("train", "test"):
         folder = os.path.join(root, split)
         if not os.path.isdir(folder):
-            raise DatasetError(f"--dataset=imagefolder:{root}: expected a folder {folder} of class folders")
+            raise DatasetError(f"image folder {root}: expected a folder {folder} of class folders")
         classes[split] = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
         if not classes[split]:
-            raise DatasetError(f"--dataset=imagefolder:{root}: {folder} has no class folders")
+            raise DatasetError(f"image folder {root}: {folder} has no class folders")
         for name in classes[split]:
             if not os.listdir(os.path.join(folder, name)):
-                raise DatasetError(f"--dataset=imagefolder:{root}: the class folder {os.path.join(folder, name)} is empty")
+                raise DatasetError(f"image folder {root}: the class folder {os.path.join(folder, name)} is empty")
     if classes["train"] != classes["test"]:
-        raise DatasetError(f"--dataset=imagefolder:{root}: train/ and test/ must hold the same class folders")
+        raise DatasetError(f"image folder {root}: train/ and test/ must hold the same class folders")
     try:
         builder = tfds.ImageFolder(root)
     except Exception as error:
-        raise DatasetError(f"--dataset=imagefolder:{root}: cannot read it as an image folder ({error})") from None
+        raise DatasetError(f"image folder {root}: cannot read it as an image folder ({error})") from None
     splits = builder.info.splits
     if "train" not in splits or "test" not in splits or not splits["train"].num_examples:
-        raise DatasetError(f"--dataset=imagefolder:{root}: expected images in train/<class>/ and test/<class>/")
+        raise DatasetError(f"image folder {root}: expected images in train/<class>/ and test/<class>/")
     train = builder.as_dataset(split="train", as_supervised=True, shuffle_files=False)
     test = builder.as_dataset(split="test", as_supervised=True, shuffle_files=False)
     return (
@@ -141,7 +141,7 @@ def _load_image_folder(root):
 def _image_shape(dataset, name):
     for image, _ in dataset.take(1):
         return tuple(int(d) for d in image.shape)
-    raise DatasetError(f"--dataset={name}: the training split is empty")
+    raise DatasetError(f"dataset {name!r}: the training split is empty")
 
 
 def _count(count, example):
@@ -161,7 +161,7 @@ def _check_every_image(train, test, name, input_shape):
             reason = f"images of different sizes (the first is {'x'.join(map(str, input_shape))}; every image must match)"
         else:
             reason = "a file that is not a readable image"
-        raise DatasetError(f"--dataset={name}: {reason}: {text[:200]}") from None
+        raise DatasetError(f"dataset {name!r}: {reason}: {text[:200]}") from None
 
 
 def augment_cifar(image, label):
@@ -206,7 +206,7 @@ def load(
     elif name.startswith("imagefolder:") and len(name) > len("imagefolder:"):
         train, test, num_train, num_test, num_classes = _load_image_folder(name[len("imagefolder:") :])
     else:
-        raise DatasetError(f"--dataset={name}: expected one of {', '.join(NAMES)}")
+        raise DatasetError(f"unknown dataset {name!r}; expected one of {', '.join(NAMES)}")
     if not 0.0 <= validation_fraction < 1.0:
         raise DatasetError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
 

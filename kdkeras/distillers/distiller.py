@@ -1,42 +1,81 @@
 """Baseline knowledge distillation (Hinton et al. 2015) as a `keras.Model`."""
 
+import collections
+
 import keras
 import tensorflow as tf
 
 from kdkeras import losses
 
+__all__ = ["Distiller", "StepOutputs", "split_inputs", "TEACHER_LOGITS", "IMAGES"]
+
 TEACHER_LOGITS = "teacher_logits"
 IMAGES = "images"
 
+StepOutputs = collections.namedtuple(
+    "StepOutputs",
+    ["loss", "images", "labels", "student_logits", "teacher_logits", "counts", "student_loss", "distillation_loss"],
+)
+StepOutputs.__doc__ = """One batch's forward pass: the global-mean loss and what the step needs after it.
+
+`counts` are `Distiller.local_counts` summed over the replicas;
+`student_loss` and `distillation_loss` are the global means of the CE and
+KD terms, for the metrics."""
+
 
 def split_inputs(x):
-    """Returns `(images, precomputed)`: a batch's pixels and its cached logits.
+    """Returns `(images, cached)`: a batch's pixels and its cached logits.
 
     A batch's `x` is either the pixels, or a dict with the pixels under
-    `"images"` and precomputed logits (for instance `"teacher_logits"`), so
-    that a teacher whose input never changes runs once, not every epoch.
+    `"images"` and cached logits (for instance `"teacher_logits"`), so
+    that a frozen model whose input never changes runs once, not every epoch.
     """
     if isinstance(x, dict):
-        precomputed = {k: v for k, v in x.items() if k != IMAGES}
-        return x[IMAGES], precomputed
+        cached = {k: v for k, v in x.items() if k != IMAGES}
+        return x[IMAGES], cached
     return x, {}
 
 
+def check_frozen_model(model, student, role):
+    """Raises `ValueError` unless `model` can teach `student`: a Keras model with as many outputs."""
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"{role} must be a keras.Model, got {type(model).__name__}")
+    outputs = getattr(model, "outputs", None)
+    if outputs and student.outputs and outputs[0].shape[-1] != student.outputs[0].shape[-1]:
+        raise ValueError(
+            f"the {role} {model.name!r} has {outputs[0].shape[-1]} outputs and the student "
+            f"{student.name!r} {student.outputs[0].shape[-1]}; they must classify the same classes"
+        )
+    inputs = getattr(model, "inputs", None)
+    if inputs and student.inputs and tuple(inputs[0].shape[1:]) != tuple(student.inputs[0].shape[1:]):
+        raise ValueError(
+            f"the {role} {model.name!r} takes inputs of shape {tuple(inputs[0].shape[1:])} and the student "
+            f"{student.name!r} {tuple(student.inputs[0].shape[1:])}; they must take the same pixels"
+        )
+
+
 @keras.saving.register_keras_serializable(package="kdkeras")
-class Distiller(keras.distillation.Distiller):
+class Distiller(keras.Model):
     """Trains `student` from a frozen `teacher` with the baseline KD loss.
 
     The loss of each batch is the mean over the global batch of
     `(1 - alpha) * CE(y, z_s) + alpha * T^2 * KL(p_t^T || p_s^T)`.
     Note the convention: `alpha` weighs the *KD* term, whereas
-    `keras.distillation.Distiller`'s `student_loss_weight` (which this class
-    extends, and is given `1 - alpha`) weighs the cross-entropy term.
+    `keras.distillation.Distiller`'s `student_loss_weight` weighs the
+    cross-entropy term (`student_loss_weight = 1 - alpha`). This class is a
+    plain `keras.Model` rather than a `keras.distillation.Distiller`: its
+    steps (one all-reduce of example counts, WSKD's second update, cached
+    logits in the batch) replace all of the parent's, and it must accept
+    what the parent refuses.
 
     The teacher runs in inference mode and is never updated; the metrics
     (`loss`, `student_loss`, `distillation_loss` and any compiled ones such
     as `accuracy`) describe the student. A batch is `(pixels, labels)`, or
     `({"images": pixels, "teacher_logits": logits}, labels)` to train from
-    logits computed beforehand.
+    logits computed beforehand. Subclasses change `student_loss_terms`
+    (the per-example loss), `teacher_logits`, `local_counts` and
+    `after_first_update`, and list their frozen models in
+    `FROZEN_MODEL_ARGUMENTS` for serialisation.
 
     Args:
         student: `keras.Model` mapping pixels to logits; it is trained.
@@ -60,28 +99,32 @@ class Distiller(keras.distillation.Distiller):
         Network", 2015, arXiv 1503.02531.
     """
 
+    FROZEN_MODEL_ARGUMENTS = ("teacher",)
+
     def __init__(self, student, teacher, temperature=4.0, alpha=0.9, name="distiller", **kwargs):
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        super().__init__(
-            teacher=teacher,
-            student=student,
-            distillation_losses=keras.distillation.LogitsDistillation(temperature=float(temperature)),
-            student_loss_weight=1.0 - float(alpha),
-            name=name,
-            **kwargs,
-        )
+        if not isinstance(student, keras.Model):
+            raise ValueError(f"student must be a keras.Model, got {type(student).__name__}")
+        check_frozen_model(teacher, student, "teacher")
+        super().__init__(name=name, **kwargs)
+        self.student = student
+        self.teacher = teacher
+        self.teacher.trainable = False
         self.temperature = float(temperature)
         self.alpha = float(alpha)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
+        self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
         self.built = True
 
     def compile(self, optimizer="adam", metrics=None, **kwargs):
         """Configures training; the loss is the distiller's own, so no `loss`."""
         if kwargs.pop("loss", None) is not None:
             raise ValueError("Distiller.compile takes no loss: the loss is set by the distiller's arguments.")
-        keras.Model.compile(self, optimizer=optimizer, metrics=metrics, **kwargs)
+        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
 
     def compile_from_config(self, config):
         config = keras.utils.deserialize_keras_object(config)
@@ -91,19 +134,26 @@ class Distiller(keras.distillation.Distiller):
 
     @property
     def metrics(self):
-        return [m for m in super().metrics if m is not self.total_loss_tracker]
+        """The distiller's loss trackers first, then compiled and subclass metrics.
+
+        `Model.compile` adds a `loss` tracker of its own for compiled losses;
+        a distiller has none, so that one is left out.
+        """
+        own = [self.loss_tracker, self.student_loss_tracker, self.distillation_loss_tracker]
+        rest = [m for m in super().metrics if m.name != "loss" and not any(m is o for o in own)]
+        return own + rest
 
     def call(self, inputs, training=None):
         images, _ = split_inputs(inputs)
         return self.student(images, training=training)
 
-    def teacher_logits(self, images, labels, precomputed):
+    def teacher_logits(self, images, labels, cached):
         """The teacher's logits for a batch: cached ones, else a forward pass."""
-        if TEACHER_LOGITS in precomputed:
-            return tf.cast(precomputed[TEACHER_LOGITS], tf.float32)
+        if TEACHER_LOGITS in cached:
+            return tf.cast(cached[TEACHER_LOGITS], tf.float32)
         return tf.cast(self.teacher(images, training=False), tf.float32)
 
-    def student_loss_terms(self, labels, student_logits, teacher_logits, precomputed, images, count):
+    def student_loss_terms(self, labels, student_logits, teacher_logits, cached, images, count):
         """Per-example `(total, ce, kd)` of the method; subclasses redefine it.
 
         `count` is the global batch size, for any extra mean to track.
@@ -124,33 +174,41 @@ class Distiller(keras.distillation.Distiller):
         variables = self.student.trainable_variables
         self.optimizer.apply(tape.gradient(scaled_loss, variables), variables)
 
-    def _distillation_loss(self, data, training):
-        """Forward pass and global-mean loss of one batch, for train and test."""
+    def forward(self, data, training):
+        """Forward pass and global-mean loss of one batch, for train and test: a `StepOutputs`."""
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        images, precomputed = split_inputs(x)
-        teacher_logits = tf.stop_gradient(self.teacher_logits(images, y, precomputed))
+        images, cached = split_inputs(x)
+        teacher_logits = tf.stop_gradient(self.teacher_logits(images, y, cached))
         counts = losses.global_sum(tf.stack(self.local_counts(y, teacher_logits)))
         student_logits = tf.cast(self.student(images, training=training), tf.float32)
-        total, ce, kd = self.student_loss_terms(y, student_logits, teacher_logits, precomputed, images, counts[0])
+        total, ce, kd = self.student_loss_terms(y, student_logits, teacher_logits, cached, images, counts[0])
         loss = losses.global_mean(total, count=counts[0])
         if self.student.losses:
             loss += tf.add_n(self.student.losses) / tf.cast(losses.num_replicas(), tf.float32)
-        means = (losses.global_mean(ce, count=counts[0]), losses.global_mean(kd, count=counts[0]))
-        return loss, (images, y, student_logits, teacher_logits, counts) + means
+        return StepOutputs(
+            loss=loss,
+            images=images,
+            labels=y,
+            student_logits=student_logits,
+            teacher_logits=teacher_logits,
+            counts=counts,
+            student_loss=losses.global_mean(ce, count=counts[0]),
+            distillation_loss=losses.global_mean(kd, count=counts[0]),
+        )
 
-    def _update_trackers(self, loss, student_loss, distillation_loss):
-        self._loss_tracker.update_state(losses.unscaled(loss))
-        self.student_loss_tracker.update_state(losses.unscaled(student_loss))
-        self.distillation_loss_tracker.update_state(losses.unscaled(distillation_loss))
+    def _update_trackers(self, step):
+        self.loss_tracker.update_state(losses.unscaled(step.loss))
+        self.student_loss_tracker.update_state(losses.unscaled(step.student_loss))
+        self.distillation_loss_tracker.update_state(losses.unscaled(step.distillation_loss))
 
     def train_step(self, data):
         with tf.GradientTape() as tape:
-            loss, (images, y, student_logits, teacher_logits, counts, ce, kd) = self._distillation_loss(data, True)
-            scaled_loss = self.optimizer.scale_loss(loss)
+            step = self.forward(data, True)
+            scaled_loss = self.optimizer.scale_loss(step.loss)
         self._apply_student_update(scaled_loss, tape)
-        self._update_trackers(loss, ce, kd)
-        self.after_first_update(images, y, teacher_logits, counts)
-        return self.compute_metrics(images, y, student_logits)
+        self._update_trackers(step)
+        self.after_first_update(step.images, step.labels, step.teacher_logits, step.counts)
+        return self.compute_metrics(step.images, step.labels, step.student_logits)
 
     def after_first_update(self, images, labels, teacher_logits, counts):
         """Hook for methods that update again within the batch (WSKD).
@@ -159,9 +217,9 @@ class Distiller(keras.distillation.Distiller):
         """
 
     def test_step(self, data):
-        loss, (images, y, student_logits, _, _, ce, kd) = self._distillation_loss(data, False)
-        self._update_trackers(loss, ce, kd)
-        return self.compute_metrics(images, y, student_logits)
+        step = self.forward(data, False)
+        self._update_trackers(step)
+        return self.compute_metrics(step.images, step.labels, step.student_logits)
 
     def save_student(self, filepath):
         """Saves the student alone as a plain `.keras` file, atomically."""
@@ -170,19 +228,21 @@ class Distiller(keras.distillation.Distiller):
         save_model_atomic(self.student, filepath)
 
     def get_config(self):
-        return {
+        config = {
             "name": self.name,
             "trainable": self.trainable,
             "student": keras.saving.serialize_keras_object(self.student),
-            "teacher": keras.saving.serialize_keras_object(self.teacher),
             "temperature": self.temperature,
             "alpha": self.alpha,
         }
+        for key in self.FROZEN_MODEL_ARGUMENTS:
+            config[key] = keras.saving.serialize_keras_object(getattr(self, key))
+        return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("student", "teacher", "previous_student"):
-            if key in config and isinstance(config[key], dict):
+        for key in ("student",) + cls.FROZEN_MODEL_ARGUMENTS:
+            if isinstance(config.get(key), dict):
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from kdkeras import losses
-from kdkeras.distillers.distiller import Distiller
+from kdkeras.distillers.distiller import Distiller, check_frozen_model
 
 PREVIOUS_LOGITS = "previous_logits"
 
@@ -47,6 +47,8 @@ class GrowingStudentDistiller(Distiller):
         kdkeras's GSKD (KD_METHODS.md).
     """
 
+    FROZEN_MODEL_ARGUMENTS = ("teacher", "previous_student")
+
     def __init__(
         self,
         student,
@@ -61,20 +63,20 @@ class GrowingStudentDistiller(Distiller):
         if gamma < 0:
             raise ValueError(f"gamma must be >= 0, got {gamma}")
         super().__init__(student, teacher, temperature=temperature, alpha=alpha, name=name, **kwargs)
-        self._validate_models(previous_student, student)
+        check_frozen_model(previous_student, student, "previous_student")
         self.previous_student = previous_student
         self.previous_student.trainable = False
         self.gamma = float(gamma)
         self.previous_loss_tracker = keras.metrics.Mean(name="previous_distillation_loss")
 
-    def previous_logits(self, images, precomputed):
+    def previous_logits(self, images, cached):
         """The previous stage's logits: cached ones, else a forward pass."""
-        if PREVIOUS_LOGITS in precomputed:
-            return tf.cast(precomputed[PREVIOUS_LOGITS], tf.float32)
+        if PREVIOUS_LOGITS in cached:
+            return tf.cast(cached[PREVIOUS_LOGITS], tf.float32)
         return tf.cast(self.previous_student(images, training=False), tf.float32)
 
-    def student_loss_terms(self, labels, student_logits, teacher_logits, precomputed, images, count):
-        previous = tf.stop_gradient(self.previous_logits(images, precomputed))
+    def student_loss_terms(self, labels, student_logits, teacher_logits, cached, images, count):
+        previous = tf.stop_gradient(self.previous_logits(images, cached))
         total, ce, kd, kd_previous = losses.growing_student_loss_per_example(
             labels, student_logits, teacher_logits, previous, self.temperature, self.alpha, self.gamma
         )
@@ -83,10 +85,5 @@ class GrowingStudentDistiller(Distiller):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "previous_student": keras.saving.serialize_keras_object(self.previous_student),
-                "gamma": self.gamma,
-            }
-        )
+        config["gamma"] = self.gamma
         return config

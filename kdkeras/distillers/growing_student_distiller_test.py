@@ -56,11 +56,10 @@ def test_earlier_stage_and_teacher_are_frozen(problem):
     assert not previous.trainable
 
 
-def test_config_round_trip(tmp_path):
+def test_config_round_trip(problem, distiller_saving_test):
     stage = kdkeras.GrowingStudentDistiller(tiny_model(2), tiny_model(1), tiny_model(3), gamma=0.7)
     stage.compile(optimizer="adam")
-    stage.save(tmp_path / "stage.keras")
-    restored = keras.models.load_model(tmp_path / "stage.keras")
+    restored = distiller_saving_test(stage, *problem)
     assert restored.gamma == 0.7 and restored.previous_student.name == "tiny3"
 
 

@@ -76,7 +76,7 @@ class VirtualTeacherDistiller(Distiller):
         super().__init__(student, teacher, temperature=temperature, alpha=alpha, name=name, **kwargs)
         self.correct_prob = float(correct_prob)
 
-    def teacher_logits(self, images, labels, precomputed):
+    def teacher_logits(self, images, labels, cached):
         return self.teacher(labels)
 
     def get_config(self):

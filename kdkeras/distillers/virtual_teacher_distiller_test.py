@@ -21,15 +21,14 @@ def test_loss_uses_the_virtual_teacher_distribution(problem):
     np.testing.assert_allclose(logs["distillation_loss"], np.mean(kd), rtol=1e-4)
 
 
-def test_trains_without_a_teacher_network(problem, tmp_path):
+def test_trains_without_a_teacher_network(problem, distiller_saving_test):
     x, y = problem
     distiller = kdkeras.VirtualTeacherDistiller(tiny_model(2))
     distiller.compile(optimizer=keras.optimizers.Adam(0.01), metrics=["accuracy"])
     history = distiller.fit(x, y, epochs=10, verbose=0)
     assert history.history["accuracy"][-1] > 0.8
     assert distiller.teacher.weights == []
-    distiller.save(tmp_path / "tfkd.keras")
-    assert keras.models.load_model(tmp_path / "tfkd.keras").correct_prob == 0.9
+    assert distiller_saving_test(distiller, *problem).correct_prob == 0.9
 
 
 def test_correct_prob_below_point_nine_is_rejected():

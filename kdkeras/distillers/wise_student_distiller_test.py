@@ -87,13 +87,12 @@ def test_step_two_changes_nothing_but_the_student(problem):
     assert_same(before, weights_of(teacher))
 
 
-def test_config_round_trip(problem, tmp_path):
+def test_config_round_trip(problem, distiller_saving_test):
     distiller = kdkeras.WiseStudentDistiller(
         tiny_model(2), tiny_model(1), beta=0.2, correction="swap", margin=0.0, step2_reduction="batch"
     )
     distiller.compile(optimizer="adam")
-    distiller.save(tmp_path / "wise.keras")
-    restored = keras.models.load_model(tmp_path / "wise.keras")
+    restored = distiller_saving_test(distiller, *problem)
     assert (restored.beta, restored.correction, restored.margin, restored.step2_reduction) == (0.2, "swap", 0.0, "batch")
 
 

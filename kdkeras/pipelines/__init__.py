@@ -1,4 +1,6 @@
-"""Pipelines that train several models in turn: one function per KD method."""
+"""Pipelines that train several models in turn: one function per KD method, registered by name."""
 
-from kdkeras.pipelines.methods import METHODS
+from kdkeras.pipelines import methods, registry
 from kdkeras.pipelines.run import Run, accuracy
+
+METHODS = registry.names()

@@ -8,9 +8,11 @@ trained again when the same run is started once more.
 """
 
 import csv
+import hashlib
 import json
 import math
 import os
+import shutil
 import time
 
 import keras
@@ -101,16 +103,73 @@ class Run:
         self.output_dir = config.output_dir
         self.records = []
         self.models = {}
+        self.keys = {}  # role -> model key (`model_key`), for the keys of the models that learn from it
         self.steps_per_epoch = math.ceil(splits.info.num_train / config.batch_size)
 
     def path(self, *parts):
         return os.path.join(self.output_dir, *parts)
 
     def build(self, arch):
-        """Builds architecture `arch` for the run's data, under the strategy."""
+        """Builds architecture `arch` for the run's data, under the strategy.
+
+        The seed is set again before every model, so a model's initial
+        weights depend on `--seed` and its architecture alone, not on what
+        the run built before it: the same model in two methods is the same.
+        """
         info = self.splits.info
+        keras.utils.set_random_seed(self.config.seed)
         with self.strategy.scope():
             return models.get(arch, info.input_shape, info.num_classes, info.normalization)
+
+    def model_key(self, arch, epochs, training):
+        """What determines a trained model, hashed: architecture, data, recipe, seed and `training`.
+
+        `training` says how it learns (labels, or a distiller's settings and
+        the keys of the models it learns from). Two runs that would train
+        the same model compute the same key, whatever method they belong to.
+        """
+        config, info = self.config, self.splits.info
+        determined_by = {
+            "arch": arch,
+            "data": [config.dataset, info.num_train, info.num_test, config.validation_fraction, config.augment],
+            "recipe": {
+                k: getattr(config, k)
+                for k in (
+                    "batch_size", "optimizer", "learning_rate", "momentum", "weight_decay", "weight_decay_mode",
+                    "lr_schedule", "warmup_fraction", "seed", "mixed_precision",
+                )
+            },
+            "epochs": epochs,
+            "training": training,
+        }
+        return hashlib.sha256(json.dumps(determined_by, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+    def _from_store(self, role, key):
+        """The model of `key` trained earlier by another run of `--model_store`, copied in as `role`; else None."""
+        store = self.config.model_store
+        if not store or not self.chief:
+            return None
+        model_path, record_path = os.path.join(store, f"{key}.keras"), os.path.join(store, f"{key}.json")
+        if not (os.path.exists(model_path) and os.path.exists(record_path)):
+            return None
+        with open(record_path) as f:
+            record = json.load(f)
+        record.update(role=role, reused_from=os.path.abspath(model_path))
+        io.replace_atomic(self.path(f"{role}.keras"), lambda temporary: shutil.copyfile(model_path, temporary))
+        io.write_json_atomic(self.path(f"{role}.json"), record)
+        print(f"[kdkeras] {role}: the same model was trained before, reusing {model_path}")
+        return self.load_finished(role)
+
+    def _to_store(self, role, key):
+        store = self.config.model_store
+        if not store or not self.chief:
+            return
+        os.makedirs(store, exist_ok=True)
+        model_path = os.path.join(store, f"{key}.keras")
+        io.replace_atomic(model_path, lambda temporary: shutil.copyfile(self.path(f"{role}.keras"), temporary))
+        io.replace_atomic(
+            os.path.join(store, f"{key}.json"), lambda temporary: shutil.copyfile(self.path(f"{role}.json"), temporary)
+        )
 
     def make_optimizer(self, epochs):
         """The run's optimizer, its learning rate following `--lr_schedule` over `epochs`."""
@@ -137,6 +196,7 @@ class Run:
             model = keras.models.load_model(model_path, compile=False)
         self.records.append(record)
         self.models[role] = model
+        self.keys[role] = record.get("model_key", role)
         print(f"[kdkeras] {role}: finished earlier, loaded {model_path} (test accuracy {record['test_accuracy']:.4f})")
         return model
 
@@ -201,20 +261,41 @@ class Run:
         record.update(extra or {})
         return record
 
-    def finish(self, role, model, epochs_trained, seconds, extra=None):
-        """Evaluates `model` on the test split, saves it and its record."""
+    def extra_update_examples(self, role):
+        """Examples of the updates a distiller makes beyond one per batch (WSKD's step 2), over all epochs.
+
+        Read from the per-epoch log, where a distiller reports them as the
+        metric `step2_examples`; a resumed epoch counts once.
+        """
+        path = self.path(f"{role}_history.csv")
+        if not os.path.exists(path):
+            return 0
+        with open(path, newline="") as f:
+            by_epoch = {row.get("epoch"): float(row["step2_examples"]) for row in csv.DictReader(f) if row.get("step2_examples")}
+        return int(sum(by_epoch.values()))
+
+    def finish(self, role, model, epochs_trained, seconds, extra=None, key=None):
+        """Evaluates `model` on the test split, saves it and its record (and in `--model_store`)."""
+        extra = dict(extra or {})
+        num_train = self.splits.info.num_train
+        extra["images_trained"] = epochs_trained * num_train + self.extra_update_examples(role)
+        extra["model_key"] = key or role
         record = self._record(role, model, seconds, epochs_trained, extra)
         if self.chief:
             io.save_model_atomic(model, self.path(f"{role}.keras"))
             io.write_json_atomic(self.path(f"{role}.json"), record)
         self.records.append(record)
         self.models[role] = model
+        self.keys[role] = record["model_key"]
+        if key is not None:
+            self._to_store(role, key)
         print(f"[kdkeras] {role} ({record['arch']}): test accuracy {record['test_accuracy']:.4f}, {seconds:.1f} s")
         return model
 
     def train_plain(self, role, arch, epochs, stop_at_accuracy=None):
         """Trains `arch` on the labels alone (cross-entropy), or loads it if finished."""
-        finished = self.load_finished(role)
+        key = self.model_key(arch, epochs, {"trained_by": "labels", "stop_at_accuracy": stop_at_accuracy})
+        finished = self.load_finished(role) or self._from_store(role, key)
         if finished is not None:
             return finished
         model = self.build(arch)
@@ -226,7 +307,7 @@ class Run:
                 jit_compile=self.config.jit_compile,
             )
         epochs_trained, seconds = self._fit(role, model, self.splits.training_batches_with(), epochs, stop_at_accuracy)
-        return self.finish(role, model, epochs_trained, seconds, {"trained_by": "labels"})
+        return self.finish(role, model, epochs_trained, seconds, {"trained_by": "labels"}, key=key)
 
     @property
     def caching(self):
@@ -253,9 +334,10 @@ class Run:
                 new student; it is called under the strategy's scope.
             epochs: training epochs.
             teachers: roles of the models it learns from, for the record.
-            frozen: `{"teacher_logits": model, ...}`: the fixed models whose
-                logits the distiller can take from the batch; with caching on
-                they run once over the training split instead of every step.
+            frozen: `{"teacher_logits": model, ...}`: the frozen models whose
+                logits the distiller can take from the batch; with the
+                teacher cache on they run once over the training split
+                instead of every step.
         """
         finished = self.load_finished(role)
         if finished is not None:
@@ -263,18 +345,38 @@ class Run:
         student = self.build(arch)
         with self.strategy.scope():
             distiller = make_distiller(student)
+        settings = {k: v for k, v in distiller.get_config().items() if not isinstance(v, dict) and k not in ("name", "trainable")}
+        key = self.model_key(
+            arch,
+            epochs,
+            {
+                "trained_by": type(distiller).__name__,
+                "settings": settings,
+                "taught_by": [self.keys.get(t, t) for t in teachers],
+            },
+        )
+        reused = self._from_store(role, key)
+        if reused is not None:
+            return reused
+        with self.strategy.scope():
             distiller.compile(
                 optimizer=self.make_optimizer(epochs), metrics=["accuracy"], jit_compile=self.config.jit_compile
             )
         extra = {"trained_by": type(distiller).__name__, "taught_by": list(teachers), "teacher_cache": False}
         train_data = self.splits.training_batches_with()
-        if frozen and self.caching:
+        cached = bool(frozen) and self.caching
+        if cached:
             start = time.perf_counter()
             train_data = self._cached_training_batches(frozen)
             extra.update(teacher_cache=True, cache_seconds=round(time.perf_counter() - start, 3))
         epochs_trained, seconds = self._fit(role, distiller, train_data, epochs)
         seconds += extra.get("cache_seconds", 0.0)
-        return self.finish(role, student, epochs_trained, seconds, extra)
+        num_train = self.splits.info.num_train
+        networks = [t for t in teachers if t in self.keys]
+        extra["frozen_forward_images"] = {t: 0 if cached else epochs_trained * num_train for t in networks}
+        if cached:
+            extra["cache_fills"] = [{"model": t, "key": None, "images": num_train} for t in networks]
+        return self.finish(role, student, epochs_trained, seconds, extra, key=key)
 
     def teacher(self):
         """The run's teacher: `--teacher_checkpoint`, else trained (or reused)."""
@@ -299,7 +401,11 @@ class Run:
         num_classes = model.outputs[0].shape[-1]
         if num_classes != info.num_classes:
             raise UsageError(f"{flag}={path}: the model has {num_classes} outputs, but --dataset={info.name} has {info.num_classes} classes")
-        self.records.append(self._record("teacher", model, 0.0, 0, {"checkpoint": os.path.abspath(path)}))
+        with open(path, "rb") as f:
+            key = hashlib.sha256(f.read()).hexdigest()[:32]
+        self.records.append(self._record("teacher", model, 0.0, 0, {"checkpoint": os.path.abspath(path), "model_key": key}))
+        self.models["teacher"] = model
+        self.keys["teacher"] = key
         return model
 
     def write_models_csv(self):

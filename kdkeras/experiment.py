@@ -1,0 +1,117 @@
+"""One KD experiment as a library call: `train(config)` for a validated `TrainConfig`.
+
+`python -m kdkeras.train` is the command around it; `kdkeras.tune` and
+`tools/compare.py` call it (and `prepare`) directly.
+"""
+
+import dataclasses
+import os
+import shutil
+import time
+
+from kdkeras import io
+from kdkeras.run_directory import check_settings
+
+__all__ = ["prepare", "train", "results_payload", "export_student"]
+
+_RECORD_KEYS = ("arch", "params", "flops", "test_accuracy", "train_seconds")
+
+
+def prepare(config):
+    """What every run does before it builds a model; returns `(strategy, splits)`.
+
+    The strategy is made first (it may configure devices), then the seed and
+    the precision policy are set and the data is loaded.
+    """
+    import keras
+
+    from kdkeras import data
+    from kdkeras.distribute import make_strategy
+
+    strategy = make_strategy(config.strategy, config.tpu)
+    keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.strategy == "tpu" else "mixed_float16")
+    splits = data.load(
+        config.dataset,
+        batch_size=config.batch_size,
+        augment=config.augment,
+        data_dir=config.data_dir,
+        validation_fraction=config.validation_fraction,
+        seed=config.seed,
+    )
+    return strategy, splits
+
+
+def results_payload(config, run, roles, info, seconds):
+    """The content of `results.json`."""
+    by_role = {record["role"]: record for record in run.records}
+
+    def summary(role):
+        return {k: by_role[role][k] for k in _RECORD_KEYS}
+
+    payload = {
+        "method": config.method,
+        "dataset": config.dataset,
+        "data": dataclasses.asdict(info),
+        "teacher": summary(roles["teacher"]) if roles.get("teacher") else None,
+        "student": summary(roles["student"]),
+        "models": run.records,
+        "epochs": config.epochs,
+        "teacher_epochs": config.teacher_epochs,
+        "train_seconds": round(sum(r["train_seconds"] for r in run.records), 3),
+        "wall_seconds": round(seconds, 3),
+        "flags": config.as_dict(),
+    }
+    if roles.get("new_teacher"):
+        payload["new_teacher"] = summary(roles["new_teacher"])
+    return payload
+
+
+def train(config):
+    """Runs one experiment for a validated `config`; returns the results dict."""
+    from kdkeras.distribute import is_chief
+    from kdkeras.pipelines import Run, registry
+
+    start = time.perf_counter()
+    strategy, splits = prepare(config)
+    chief = is_chief(strategy)
+    os.makedirs(config.output_dir, exist_ok=True)
+    if chief:
+        check_settings(config.output_dir, config.semantic_dict())
+    run = Run(config, splits, strategy, chief=chief)
+    roles = registry.get(config.method).pipeline(run)
+    run.write_models_csv()
+    payload = results_payload(config, run, roles, splits.info, time.perf_counter() - start)
+    if config.export and chief:
+        payload["edge"] = export_student(config, run.models[roles["student"]], splits)
+    if chief:
+        final = os.path.join(config.output_dir, f"{roles['student']}.keras")
+        if roles["student"] != "student":
+            io.replace_atomic(os.path.join(config.output_dir, "student.keras"), lambda tmp: shutil.copyfile(final, tmp))
+        io.write_json_atomic(os.path.join(config.output_dir, "results.json"), payload)
+    teacher_text = f"teacher {payload['teacher']['test_accuracy']:.4f}, " if payload["teacher"] else ""
+    print(
+        f"[kdkeras] {config.method} on {config.dataset}: {teacher_text}"
+        f"student {payload['student']['test_accuracy']:.4f} ({payload['student']['arch']}); "
+        f"results in {os.path.join(config.output_dir, 'results.json')}"
+    )
+    return payload
+
+
+def export_student(config, student, splits):
+    """Exports the final student in every `--export` mode and measures each file."""
+    import edge
+
+    figures = {}
+    for mode in config.export:
+        path = os.path.join(config.output_dir, f"student_{mode}.tflite")
+        print(f"[kdkeras] exporting the student as {mode} to {path}")
+        exported = edge.export_tflite(student, mode, path, train_data=splits.train)
+        measured = edge.benchmark_tflite(path, splits.test)
+        figures[mode] = {**exported, **measured}
+        print(
+            f"[kdkeras] {mode}: {measured['size_bytes']} bytes, accuracy {measured['accuracy']:.4f}, "
+            f"median latency {measured['latency_ms']['median']:.3f} ms"
+        )
+    return figures
