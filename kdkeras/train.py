@@ -54,7 +54,8 @@ _HELP = {
     "tpu": "TPU address for --strategy=tpu",
     "mixed_precision": "mixed_float16 on GPU, mixed_bfloat16 on TPU",
     "jit_compile": "compile train steps with XLA",
-    "teacher_cache": "compute a fixed teacher's logits once: " + ", ".join(TEACHER_CACHE),
+    "teacher_cache": "fixed models' logits from an exact on-disk cache (with or without --augment): " + ", ".join(TEACHER_CACHE),
+    "teacher_cache_dir": "where teacher caches live, shared by runs (default: OUTPUT_DIR/cache)",
     "export": "edge export modes after training, comma-separated (e.g. int8,float16)",
     "verbose": "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch",
 }
@@ -89,7 +90,7 @@ define_flags()
 FLAGS = flags.FLAGS
 
 # Settings that change what is trained; a run directory holds one set of them.
-_NOT_SEMANTIC = ("output_dir", "verbose", "export", "strategy", "tpu", "teacher_cache", "jit_compile")
+_NOT_SEMANTIC = ("output_dir", "verbose", "export", "strategy", "tpu", "teacher_cache", "teacher_cache_dir", "jit_compile")
 
 
 def check_run_directory(config):
