@@ -141,3 +141,27 @@ def test_work_is_counted_as_documented(tmp_path):
     flops = (2 * n * f1 * 3) + (2 * n * f2 * 3) + (3 * n * f_teacher) + (n * f1)
     assert cost["train_flops"] == flops
     assert cost["train_seconds"] == 3.0
+
+
+def test_a_teacher_cache_fill_is_counted_once_for_the_study(tmp_path):
+    """Two methods of one seed read one cache of 3 views: its fill is 3n teacher images, once."""
+    compare = load_compare()
+    n, f_teacher, f_student = 1000, 100, 10
+    teacher = {"role": "teacher", "arch": "t", "flops": f_teacher, "epochs": 0, "checkpoint": "/x/t.keras", "test_accuracy": 0.9, "params": 1}
+
+    def run(filled):
+        cache = {"source": "teacher", "cache": "abc", "filled": filled, "seconds": 1.0, "bytes": 12, "views": 3, "fill_images": 3 * n if filled else 0}
+        student = {"role": "student", "arch": "s", "flops": f_student, "epochs": 3, "taught_by": ["teacher"], "teacher_cache": True,
+                   "caches": [cache], "train_seconds": 1.0, "test_accuracy": 0.5, "params": 1}
+        return {"data": {"num_train": n}, "models": [teacher, student]}
+
+    rows = []
+    for filled in (True, False):
+        cost = compare.account(run(filled), str(tmp_path))
+        assert cost["teacher_forward_images"] == 0 and cost["images_forward"] == 3 * n
+        assert cost["train_flops"] == 3 * n * f_student * 3
+        rows.append(cost)
+    totals, fills, flops = compare.study_totals(rows, {})
+    assert list(fills) == ["abc"] and totals["teacher(t)"] == {"forward": 3 * n, "backward": 0}
+    assert totals["student(s)"] == {"forward": 6 * n, "backward": 6 * n}
+    assert flops == 2 * (3 * n * f_student * 3) + 3 * n * f_teacher

@@ -32,8 +32,11 @@ How work is counted (per training run, from `results.json` records):
   backward, the examples of its second update: the `step2_examples` it
   logs per epoch);
 - a fixed network a distiller learns from (teacher, assistant, previous
-  GSKD stage) passes `e * N` images forward, or `N` once when its logits
-  were cached (`--teacher_cache`); no backward;
+  GSKD stage) passes `e * N` images forward; no backward. From a teacher
+  cache (`--teacher_cache`, one folder `output_dir/cache` for the study)
+  it passes none in the run; the cache's fill (`views * N` forward) is
+  counted once per cache for the study (`study_totals`), however many
+  methods, reruns and resumed runs read it;
 - evaluation passes (test accuracy, validation) are not counted;
 - training FLOPs = sum over networks of `forward_images * F +
   backward_images * 2F`, `F` the network's forward FLOPs per image
@@ -141,16 +144,24 @@ class Plan:
             return os.path.abspath(self.recipe.teacher_checkpoint)
         return os.path.abspath(os.path.join(self.teacher_dir(seed), "student.keras"))
 
+    @property
+    def cache_dir(self):
+        """One teacher-cache folder for the whole study, so every method of a seed reuses a fill."""
+        return self.recipe.teacher_cache_dir or os.path.join(self.output_dir, "cache")
+
     def teacher_config(self, seed):
         r = self.recipe
         return dataclasses.replace(
             r, method="nokd", student=r.teacher, epochs=r.teacher_epochs, seed=seed,
-            output_dir=self.teacher_dir(seed), teacher_checkpoint=None, export=(),
+            output_dir=self.teacher_dir(seed), teacher_checkpoint=None, export=(), teacher_cache_dir=self.cache_dir,
         )
 
     def method_config(self, method, seed):
         r = self.recipe
-        changes = dict(method=method, seed=seed, output_dir=os.path.join(self.output_dir, method, f"seed{seed}"), export=())
+        changes = dict(
+            method=method, seed=seed, output_dir=os.path.join(self.output_dir, method, f"seed{seed}"), export=(),
+            teacher_cache_dir=self.cache_dir,
+        )
         changes["teacher_checkpoint"] = self.teacher_checkpoint(seed) if method in USES_SHARED_TEACHER else None
         if method == "dekd" and self.dekd_teacher_epochs:
             changes["teacher_epochs"] = self.dekd_teacher_epochs
@@ -386,6 +397,7 @@ def account(payload, run_dir):
 
     trained = 0
     teacher_forward = 0
+    cache_fills = {}  # cache name -> {"network", "images", "flops"}
     for record in payload["models"]:
         if record.get("checkpoint") is not None or record.get("epochs", 0) == 0:
             continue  # loaded, not trained here (the shared teacher)
@@ -396,9 +408,15 @@ def account(payload, run_dir):
         entry = net(record)
         entry["forward"] += images
         entry["backward"] += images
+        caches = {c["source"]: c for c in record.get("caches") or []}
         for source in record.get("taught_by") or []:
             if source not in by_role:
                 continue  # the virtual teacher of tfkd_reg is no network
+            if source in caches:  # its fill is counted once per study, in cache_fills
+                cache = caches[source]
+                fill = cache_fills.setdefault(cache["cache"], {"network": f"{source}({by_role[source]['arch']})", "images": 0, "flops": int(by_role[source]["flops"])})
+                fill["images"] = max(fill["images"], int(cache["views"]) * n)
+                continue
             passes = n if record.get("teacher_cache") else int(record["epochs"]) * n
             net(by_role[source])["forward"] += passes
             teacher_forward += passes
@@ -411,7 +429,34 @@ def account(payload, run_dir):
         "train_flops": int(flops),
         "train_seconds": round(sum(float(r.get("train_seconds", 0.0)) for r in payload["models"]), 3),
         "images_by_network": "; ".join(f"{k}: fwd {e['forward']} bwd {e['backward']}" for k, e in networks.items()),
+        "networks": networks,
+        "cache_fills": cache_fills,
     }
+
+
+def study_totals(rows, teachers):
+    """Images through each network over the whole study: every run, each shared teacher and each cache fill once.
+
+    Returns `({network: {"forward", "backward"}}, {cache: fill}, total FLOPs)`.
+    """
+    totals, fills = {}, {}
+    for row in rows:
+        for key, entry in row.get("networks", {}).items():
+            total = totals.setdefault(key, {"forward": 0, "backward": 0})
+            total["forward"] += entry["forward"]
+            total["backward"] += entry["backward"]
+        for name, fill in row.get("cache_fills", {}).items():
+            if fill["images"] > fills.get(name, {"images": -1})["images"]:
+                fills[name] = fill
+    for teacher in teachers.values():
+        total = totals.setdefault(f"shared teacher({teacher['arch']})", {"forward": 0, "backward": 0})
+        total["forward"] += teacher["images_forward"]
+        total["backward"] += teacher["images_backward"]
+    for fill in fills.values():
+        totals.setdefault(fill["network"], {"forward": 0, "backward": 0})["forward"] += fill["images"]
+    flops = sum(r["train_flops"] for r in rows) + sum(t["train_flops"] for t in teachers.values())
+    flops += sum(f["images"] * f["flops"] for f in fills.values())
+    return totals, fills, flops
 
 
 def collect(plan, edge_used):
@@ -606,9 +651,19 @@ def markdown(plan, rows, teachers, edge_used, plots):
             cells += ["", "", ""]
         lines.append("| " + " | ".join(cells) + " |")
     total_seconds = sum(r["train_seconds"] for r in rows) + sum(x["seconds"] for x in teachers.values())
+    totals, fills, study_flops = study_totals(rows, teachers)
     lines += [
         "",
         f"Training seconds of the whole study so far (each shared teacher once): {total_seconds:.1f} s.",
+        "",
+        f"Images through each network over the whole study (each shared teacher and each of the {len(fills)} "
+        f"teacher-cache fills counted once; {_si(study_flops)} training FLOPs in all):",
+        "",
+        "| network (role) | images forward | images backward |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {key} | {_si(t['forward'])} | {_si(t['backward'])} |" for key, t in sorted(totals.items())]
+    lines += [
         "",
         "How to read it:",
         "",
@@ -620,8 +675,10 @@ def markdown(plan, rows, teachers, edge_used, plots):
         "those are in their own costs. rekd's *student* is the large model (the `--teacher` architecture) and gskd's "
         "is its last stage, so their student architecture differs from the others'.",
         "- Images: a model trained `e` epochs on `N` examples passes `e·N` forward and backward (wskd adds its "
-        "second-update examples to both); each fixed network a distiller learns from passes `e·N` forward, or `N` "
-        "once when its logits are cached (`--teacher_cache`). Evaluation passes are not counted.",
+        "second-update examples to both); each fixed network a distiller learns from passes `e·N` forward; "
+        "from a teacher cache (`--teacher_cache`, shared by the study in `cache/`) it passes nothing in the run, and "
+        "the cache's fill (`views·N`: one view per epoch with `--augment`, else 1) is counted once for the study, in "
+        "the table above, not in any method's row. Evaluation passes are not counted.",
         "- Training FLOPs: Σ over networks of forward images × F + backward images × 2F, F the network's forward "
         "FLOPs per image (2 per multiply-accumulate), a backward pass taken as about twice a forward one.",
         "- Seconds are wall-clock `fit` time (plus any logit caching) on a shared machine; FLOPs do not depend on it.",
