@@ -80,7 +80,12 @@ class TrainConfig:
     mixed_precision: bool = _field(False, "mixed_float16 on GPU, mixed_bfloat16 on TPU")
     jit_compile: bool = _field(False, "compile train steps with XLA", semantic=False)
     teacher_cache: str = _field(
-        "auto", "compute a fixed teacher's logits once: " + ", ".join(TEACHER_CACHE), semantic=False
+        "auto",
+        "frozen models' logits from an exact on-disk cache (with or without --augment): " + ", ".join(TEACHER_CACHE),
+        semantic=False,
+    )
+    teacher_cache_dir: Optional[str] = _field(
+        None, "where teacher caches live, shared by runs (default: OUTPUT_DIR/cache)", semantic=False
     )
     model_store: Optional[str] = _field(
         None,
@@ -148,11 +153,6 @@ class TrainConfig:
         check(
             self.teacher_cache in TEACHER_CACHE,
             f"--teacher_cache={self.teacher_cache}: expected one of {', '.join(TEACHER_CACHE)}",
-        )
-        check(
-            not (self.teacher_cache == "on" and self.augment),
-            "--teacher_cache=on: with --augment the teacher's input changes every epoch, so its logits cannot be "
-            "cached; use auto or off",
         )
         check(self.verbose in (0, 1, 2), f"--verbose={self.verbose}: expected 0, 1 or 2")
         if self.method == "gskd":

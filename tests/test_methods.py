@@ -88,6 +88,7 @@ def test_gskd_refuses_stages_not_growing(tmp_path):
     "method, extra",
     [
         ("blkd", {}),
+        pytest.param("blkd", {"augment": True, "epochs": 2}, marks=pytest.mark.slow, id="blkd-augment"),
         pytest.param("wskd", {}, marks=pytest.mark.slow),
         pytest.param("gskd", {"stages": ("plain2", "plain4")}, marks=pytest.mark.slow),
     ],
@@ -109,5 +110,20 @@ def test_teacher_cache_gives_the_same_result(tmp_path, method, extra):
     images = next(iter(data.load("mnist_sample", batch_size=256).test))[0]
     on, off = (np.asarray(outcomes[c][1](images)) for c in ("on", "off"))
     np.testing.assert_allclose(on, off, atol=1e-4)
+    weights = [outcomes[c][1].get_weights() for c in ("on", "off")]
+    print(f"max weight difference, cache on vs off: {max(float(np.max(np.abs(a - b))) for a, b in zip(*weights)):.3g}")
     accuracies = [outcomes[c][0]["student"]["test_accuracy"] for c in ("on", "off")]
     assert abs(accuracies[0] - accuracies[1]) <= 0.001
+
+
+@pytest.mark.slow
+def test_a_second_run_in_the_output_tree_reuses_the_teacher_cache(tmp_path):
+    """Two methods learning from one teacher, with augmentation: the second fills nothing."""
+    shared = dict(augment=True, epochs=2, teacher_cache_dir=str(tmp_path / "cache"))
+    first = train(config(tmp_path / "blkd", method="blkd", **shared))
+    teacher = str(tmp_path / "blkd" / "run" / "teacher.keras")
+    second = train(config(tmp_path / "wskd", method="wskd", teacher_checkpoint=teacher, **shared))
+    (filled,), (reused,) = first["models"][1]["caches"], second["models"][1]["caches"]
+    assert filled["filled"] and filled["fill_images"] == 2 * 8000 and filled["views"] == 2 and filled["bytes"] > 2 * 8000 * 10 * 4
+    assert not reused["filled"] and reused["fill_images"] == 0 and reused["cache"] == filled["cache"]
+    assert second["models"][1]["cache_seconds"] == 0.0

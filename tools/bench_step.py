@@ -7,6 +7,11 @@ machine load hit every variant alike), the seconds per epoch of:
 - `blkd`: baseline KD running the teacher at every step;
 - `blkd_cached`: baseline KD from teacher logits computed once;
 - `wskd_cached`: WSKD (two updates per batch) from cached logits;
+- `student_aug`, `blkd_aug`, `blkd_aug_cached`: the same with `--augment`
+  (pad-4 crop + flip), BLKD with the teacher every step and from the exact
+  teacher cache (`kdkeras.teacher_cache`, filled for `--rounds` epochs
+  before timing: its fill rate, in teacher images per second, and its size
+  in bytes are printed);
 
 for a ResNet26 teacher and a ResNet8 student on 32x32x3 images, by default
 the first `--num_images` training images of the CIFAR-10 JPEG copy. The
@@ -43,7 +48,8 @@ flags.DEFINE_string("student", "resnet8", "student architecture")
 flags.DEFINE_string("output", None, "JSON file for the measurements")
 FLAGS = flags.FLAGS
 
-VARIANTS = ("student", "blkd", "blkd_cached", "wskd_cached")
+VARIANTS = ("student", "blkd", "blkd_cached", "wskd_cached", "student_aug", "blkd_aug", "blkd_aug_cached")
+AUGMENTED_BASE = "student_aug"
 
 
 def read_images(path, limit):
@@ -111,7 +117,7 @@ def build_variants(x, y, teacher_arch, student_arch, batch_size):
 
     alone = student()
     alone.compile(sgd(), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    variants = {"student": (alone, plain)}
+    variants = {"student": (alone, plain, [])}
     for name, make, data in (
         ("blkd", lambda: kdkeras.Distiller(student(), teacher), plain),
         ("blkd_cached", lambda: kdkeras.Distiller(student(), teacher), cached),
@@ -119,8 +125,34 @@ def build_variants(x, y, teacher_arch, student_arch, batch_size):
     ):
         model = make()
         model.compile(optimizer=sgd(), metrics=["accuracy"])
-        variants[name] = (model, data)
-    return variants
+        variants[name] = (model, data, [])
+    return variants, teacher, student, sgd
+
+
+def add_augmented(variants, x, y, teacher, student, sgd, batch_size, epochs, cache_dir):
+    """The `--augment` variants; returns the cache's fill facts."""
+    import keras
+    import tensorflow as tf
+
+    import kdkeras
+    from kdkeras import teacher_cache
+    from kdkeras.data.datasets import DatasetInfo, Splits
+
+    info = DatasetInfo("bench", x.shape[1:], 10, len(y), 0)
+    examples = tf.data.Dataset.from_tensor_slices((x.astype("float32"), y)).cache()
+    splits = Splits(train=None, test=None, info=info, train_examples=examples, batch_size=batch_size, augment=True, seed=0, shuffle_buffer=len(y))
+    cache = teacher_cache.open_or_fill(teacher, splits, epochs, cache_dir)
+    rows = teacher_cache.EpochRows(cache)
+    alone = student()
+    alone.compile(sgd(), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    variants["student_aug"] = (alone, splits.training_batches_with(), [teacher_cache.EpochViews(splits)])
+    blkd = kdkeras.Distiller(student(), teacher)
+    blkd.compile(optimizer=sgd(), metrics=["accuracy"])
+    variants["blkd_aug"] = (blkd, splits.training_batches_with(), [teacher_cache.EpochViews(splits)])
+    cached = kdkeras.Distiller(student(), teacher)
+    cached.compile(optimizer=sgd(), metrics=["accuracy"])
+    variants["blkd_aug_cached"] = (cached, splits.training_batches_with({"teacher_logits": rows}), [teacher_cache.EpochViews(splits, [rows])])
+    return {"fill_seconds": cache.seconds, "fill_images": epochs * len(y), "fill_images_per_second": epochs * len(y) / max(cache.seconds, 1e-9), "bytes": cache.bytes}
 
 
 @cli.run
@@ -128,34 +160,53 @@ def main(argv):
     errors.check(FLAGS.num_images >= FLAGS.batch_size, f"--num_images={FLAGS.num_images}: expected at least one batch (--batch_size={FLAGS.batch_size})")
     errors.check(FLAGS.rounds >= 1, f"--rounds={FLAGS.rounds}: expected >= 1")
     x, y = read_images(FLAGS.data, FLAGS.num_images)
-    variants = build_variants(x, y, FLAGS.teacher, FLAGS.student, FLAGS.batch_size)
-    for model, data in variants.values():
-        model.fit(data.take(2), epochs=1, verbose=0)  # trace and warm up
+    import tempfile
+
+    variants, teacher, student, sgd = build_variants(x, y, FLAGS.teacher, FLAGS.student, FLAGS.batch_size)
+    with tempfile.TemporaryDirectory() as cache_dir:
+        fill = add_augmented(variants, x, y, teacher, student, sgd, FLAGS.batch_size, FLAGS.rounds, cache_dir)
+        seconds = time_variants(variants)
+    print(f"teacher cache fill: {fill['fill_images']} images in {fill['fill_seconds']:.1f} s = "
+          f"{fill['fill_images_per_second']:.0f} images/s of teacher inference; {fill['bytes']} bytes")
+    report(seconds, len(y), fill)
+
+
+def time_variants(variants):
+    """Median-ready seconds per epoch of every variant, interleaved round after round."""
+    for model, data, callbacks in variants.values():
+        model.fit(data.take(2), epochs=1, verbose=0, callbacks=callbacks)  # trace and warm up
     seconds = {name: [] for name in VARIANTS}
     for round_index in range(FLAGS.rounds):
         for name in VARIANTS:
-            model, data = variants[name]
+            model, data, callbacks = variants[name]
             start = time.perf_counter()
-            model.fit(data, epochs=1, verbose=0)
+            # The epoch number picks the views (and the cache's rows): round r is epoch r of every variant.
+            model.fit(data, epochs=round_index + 1, initial_epoch=round_index, verbose=0, callbacks=callbacks)
             seconds[name].append(time.perf_counter() - start)
             print(f"round {round_index + 1}/{FLAGS.rounds} {name}: {seconds[name][-1]:.2f} s", flush=True)
-    base = statistics.median(seconds["student"])
-    report = {
-        "images_per_epoch": int(len(y)),
+    return seconds
+
+
+def report(seconds, images, fill):
+    """Prints each variant's ratio to the student alone (augmented ones to the augmented student)."""
+    facts = {
+        "images_per_epoch": int(images),
         "teacher": FLAGS.teacher,
         "student": FLAGS.student,
         "batch_size": FLAGS.batch_size,
-        "variants": {
-            name: {"median_seconds": statistics.median(s), "seconds": s, "ratio_to_student": statistics.median(s) / base}
-            for name, s in seconds.items()
-        },
+        "teacher_cache_fill": fill,
+        "variants": {},
     }
-    for name, facts in report["variants"].items():
-        print(f"{name:12s} {facts['median_seconds']:7.2f} s/epoch  {facts['ratio_to_student']:.2f}x student alone")
+    for name, s in seconds.items():
+        base = statistics.median(seconds[AUGMENTED_BASE if name.endswith(("_aug", "_aug_cached")) else "student"])
+        facts["variants"][name] = {"median_seconds": statistics.median(s), "seconds": s, "ratio_to_student": statistics.median(s) / base}
+    for name, entry in facts["variants"].items():
+        alone = "student alone with --augment" if name.endswith(("_aug", "_aug_cached")) else "student alone"
+        print(f"{name:16s} {entry['median_seconds']:7.2f} s/epoch  {entry['ratio_to_student']:.2f}x {alone}")
     if FLAGS.output:
         from kdkeras.io import write_json_atomic
 
-        write_json_atomic(FLAGS.output, report)
+        write_json_atomic(FLAGS.output, facts)
 
 
 if __name__ == "__main__":

@@ -179,8 +179,11 @@ class Plan:
         return os.path.join(self.output_dir, name, f"seed{seed}")
 
     def _common(self):
+        """What every run of the study shares: one model store and one teacher-cache folder."""
         return dict(
-            model_store=os.path.join(self.output_dir, "models"), export=("int8",) if self.edge == "on" else ()
+            model_store=os.path.join(self.output_dir, "models"),
+            teacher_cache_dir=self.recipe.teacher_cache_dir or os.path.join(self.output_dir, "cache"),
+            export=("int8",) if self.edge == "on" else (),
         )
 
     def teacher_config(self, seed):
@@ -513,7 +516,7 @@ def markdown(plan, rows, teachers, study, plots):
         lines.append(f"--variant={name}:{method}:" + ";".join(f"{k}={v}" for k, v in changes.items()))
     if plan.dekd_teacher_epochs:
         lines.append(f"--dekd_teacher_epochs={plan.dekd_teacher_epochs}")
-    skip = {"method", "seed", "output_dir", "export", "verbose", "model_store"}
+    skip = {"method", "seed", "output_dir", "export", "verbose", "model_store", "teacher_cache_dir"}
     for key, value in plan.recipe.as_dict().items():
         if key not in skip and value is not None:
             lines.append(f"--{key}={','.join(value) if isinstance(value, list) else value}")

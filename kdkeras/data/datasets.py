@@ -47,28 +47,46 @@ class Splits:
     seed: int = 0
     shuffle_buffer: int = 10_000
 
+    epoch: tf.Variable = dataclasses.field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False, name="view_epoch"))
+
     def training_batches_with(self, precomputed=None):
         """A new training pipeline, optionally with cached model outputs beside the pixels.
 
         Each call starts the same sequence of per-epoch shuffles, so every
         model of a run sees the same order whatever was trained before it
-        in the process. `precomputed` maps a name (`"teacher_logits"`) to an
-        array with one row per training example, in the order of
-        `train_examples`.
+        in the process. With augmentation, example `i`'s view in epoch `e`
+        is `view_of(seed, e, i)`, `e` being `self.epoch`, which the
+        training loop sets at the start of every epoch
+        (`kdkeras.teacher_cache.EpochViews`): a view is then the same in
+        every run of that seed, cached or not, and a resumed epoch sees the
+        views it would have seen. `precomputed` maps a name
+        (`"teacher_logits"`) to a `kdkeras.teacher_cache.EpochRows`: one row
+        per training example for the current epoch's views, in the order
+        of `train_examples`.
         """
-        if not precomputed:
-            return training_batches(self.train_examples, self.batch_size, self.augment, self.seed, self.shuffle_buffer)
+        precomputed = precomputed or {}
         names = sorted(precomputed)
-        cached = tf.data.Dataset.from_tensor_slices(tuple(precomputed[n] for n in names))
+        augment, seed, epoch = self.augment, self.seed, self.epoch
+        epoch.assign(0)  # as the rows of `precomputed` start; Keras may peek before the first epoch
 
-        def attach(example, outputs):
-            (images, label) = example
-            inputs = {"images": images}
-            inputs.update(zip(names, outputs))
-            return inputs, label
+        def view(index, example):
+            images, label = example
+            current = epoch.read_value() if augment else tf.constant(0, tf.int64)
+            if augment:
+                images = crop_flip(images, view_of(seed, current, index))
+            return images, label, index, current
 
-        examples = tf.data.Dataset.zip((self.train_examples, cached)).map(attach)
-        return training_batches(examples, self.batch_size, False, self.seed, self.shuffle_buffer)
+        def attach(images, labels, indices, views):
+            if not names:
+                return images, labels
+            inputs = {IMAGES: images}
+            for name in names:
+                inputs[name] = precomputed[name].gather(indices, views[0])
+            return inputs, labels
+
+        examples = self.train_examples.enumerate().shuffle(self.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        batches = examples.map(view, num_parallel_calls=tf.data.AUTOTUNE).batch(self.batch_size)
+        return batches.map(attach).prefetch(tf.data.AUTOTUNE)
 
 
 def _from_arrays(x, y):
@@ -164,8 +182,38 @@ def _check_every_image(train, test, name, input_shape):
         raise DatasetError(f"dataset {name!r}: {reason}: {text[:200]}") from None
 
 
+PAD = 4
+# (2 PAD + 1)^2 crop offsets times 2 flips: every view the recipe can make of an image.
+NUM_VIEWS = (2 * PAD + 1) ** 2 * 2
+IMAGES = "images"
+
+
+def view_of(seed, epoch, index):
+    """The view (in `[0, NUM_VIEWS)`) example `index` gets in `epoch`: a pure function.
+
+    Uniform over the crop offsets and flips, as `augment_cifar`'s draws
+    are; stateless, so a teacher cache can make the same view later.
+    """
+    key = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64) * (1 << 32) + tf.cast(index, tf.int64)])
+    return tf.random.stateless_uniform([], key, minval=0, maxval=NUM_VIEWS, dtype=tf.int32)
+
+
+def crop_flip(image, view):
+    """The `view`-th 4-pixel-padded crop of `image`, flipped left-right when `view` is odd."""
+    height, width, channels = image.shape
+    side = 2 * PAD + 1
+    dy, dx, flip = view // (2 * side), (view // 2) % side, view % 2
+    padded = tf.pad(image, [[PAD, PAD], [PAD, PAD], [0, 0]])
+    crop = tf.slice(padded, tf.stack([dy, dx, 0]), [height, width, channels])
+    return tf.cond(flip > 0, lambda: tf.reverse(crop, axis=[1]), lambda: crop)
+
+
 def augment_cifar(image, label):
-    """Random crop after 4-pixel zero padding, and a random horizontal flip."""
+    """Random crop after 4-pixel zero padding, and a random horizontal flip.
+
+    Stateful draws, for `Splits.train`; training runs use `view_of` and
+    `crop_flip`, which draw from the same distribution.
+    """
     height, width, channels = image.shape
     padded = tf.pad(image, [[4, 4], [4, 4], [0, 0]])
     image = tf.image.random_crop(padded, [height, width, channels])

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kdkeras import io, models, optimizers
+from kdkeras import io, models, optimizers, teacher_cache
 from kdkeras.errors import TrainingError, UsageError
 from kdkeras.pipelines.strategy_fit import fit_with_strategy_run
 
@@ -220,9 +220,9 @@ class Run:
             callbacks.append(StopAtAccuracy(stop_at_accuracy))
         return callbacks
 
-    def _fit(self, role, trainable, train_data, epochs, stop_at_accuracy=None):
+    def _fit(self, role, trainable, train_data, epochs, stop_at_accuracy=None, cached_rows=()):
         print(f"[kdkeras] training {role} for up to {epochs} epochs")
-        callbacks = self._callbacks(role, stop_at_accuracy)
+        callbacks = [teacher_cache.EpochViews(self.splits, cached_rows)] + self._callbacks(role, stop_at_accuracy)
         validation = self.splits.validation
         start = time.perf_counter()
         if self.multi_worker:
@@ -311,18 +311,29 @@ class Run:
 
     @property
     def caching(self):
-        """Whether fixed models' logits are computed once (`--teacher_cache`).
+        """Whether fixed models' logits come from a cache (`--teacher_cache`).
 
-        Only sound when a model's input does not change between epochs, so
-        `auto` caches exactly when there is no augmentation.
+        The cache is exact with and without augmentation (a view is a pure
+        function of seed, epoch and example), so `auto` is `on`.
         """
-        return self.config.teacher_cache == "on" or (self.config.teacher_cache == "auto" and not self.config.augment)
+        return self.config.teacher_cache in ("on", "auto")
 
-    def _cached_training_batches(self, frozen):
-        """Training batches carrying the logits of the `frozen` models, computed once."""
-        examples = self.splits.train_examples.batch(self.config.batch_size)
-        logits = {name: logits_of(model, examples) for name, model in frozen.items()}
-        return self.splits.training_batches_with(logits)
+    @property
+    def cache_dir(self):
+        return self.config.teacher_cache_dir or self.path("cache")
+
+    def _cached_training_batches(self, frozen, epochs, sources):
+        """Training batches carrying the logits of the `frozen` models from their caches.
+
+        Returns `(dataset, rows, records)`: the pipeline, the per-epoch rows
+        `_fit` loads, and one record entry per cache.
+        """
+        rows, records = {}, []
+        for (name, model), source in zip(sorted(frozen.items()), sources):
+            cache = teacher_cache.open_or_fill(model, self.splits, epochs, self.cache_dir, source=source)
+            rows[name] = teacher_cache.EpochRows(cache)
+            records.append(cache.record(source))
+        return self.splits.training_batches_with(rows), list(rows.values()), records
 
     def distill(self, role, arch, make_distiller, epochs, teachers=(), frozen=None):
         """Trains `arch` through `make_distiller(student)`, or loads it if finished.
@@ -334,10 +345,11 @@ class Run:
                 new student; it is called under the strategy's scope.
             epochs: training epochs.
             teachers: roles of the models it learns from, for the record.
-            frozen: `{"teacher_logits": model, ...}`: the frozen models whose
-                logits the distiller can take from the batch; with the
-                teacher cache on they run once over the training split
-                instead of every step.
+            frozen: `{"teacher_logits": model, ...}`: the fixed models whose
+                logits the distiller can take from the batch, in the order
+                of `teachers`; with caching on they come from
+                `kdkeras.teacher_cache` (filled once per model, data, seed)
+                instead of a forward pass every step.
         """
         finished = self.load_finished(role)
         if finished is not None:
@@ -363,19 +375,26 @@ class Run:
                 optimizer=self.make_optimizer(epochs), metrics=["accuracy"], jit_compile=self.config.jit_compile
             )
         extra = {"trained_by": type(distiller).__name__, "taught_by": list(teachers), "teacher_cache": False}
-        train_data = self.splits.training_batches_with()
-        cached = bool(frozen) and self.caching
-        if cached:
-            start = time.perf_counter()
-            train_data = self._cached_training_batches(frozen)
-            extra.update(teacher_cache=True, cache_seconds=round(time.perf_counter() - start, 3))
-        epochs_trained, seconds = self._fit(role, distiller, train_data, epochs)
+        train_data, rows = self.splits.training_batches_with(), ()
+        if frozen and self.caching:
+            role_of = dict(zip(frozen, teachers))  # `frozen` lists its models in the order of `teachers`
+            train_data, rows, caches = self._cached_training_batches(frozen, epochs, [role_of[n] for n in sorted(frozen)])
+            extra.update(
+                teacher_cache=True,
+                caches=caches,
+                cache_seconds=round(sum(c["seconds"] for c in caches), 3),
+                cache_bytes=sum(c["bytes"] for c in caches),
+            )
+        epochs_trained, seconds = self._fit(role, distiller, train_data, epochs, cached_rows=rows)
         seconds += extra.get("cache_seconds", 0.0)
         num_train = self.splits.info.num_train
+        cached = bool(extra["teacher_cache"])
         networks = [t for t in teachers if t in self.keys]
         extra["frozen_forward_images"] = {t: 0 if cached else epochs_trained * num_train for t in networks}
         if cached:
-            extra["cache_fills"] = [{"model": t, "key": None, "images": num_train} for t in networks]
+            extra["cache_fills"] = [
+                {"model": c["source"], "key": c["cache"], "images": c["views"] * num_train} for c in extra["caches"]
+            ]
         return self.finish(role, student, epochs_trained, seconds, extra, key=key)
 
     def teacher(self):

@@ -1,0 +1,269 @@
+"""An exact, on-disk cache of a frozen model's logits for the views training uses.
+
+A distiller learning from a fixed model (teacher, TAKD assistant, previous
+GSKD stage) reads its logits for exactly the pixels the student sees in that
+step. With augmentation those pixels change every epoch, so the cache holds
+one row per (view, example): `views x num_train x num_classes` float32 logits
+in a `.npy` file, memory-mapped, with a JSON header beside it.
+
+Design: a view is a pure function of (seed, epoch, example index)
+(`kdkeras.data.datasets.view_of`), and the cache stores the `epochs` views a
+run of that seed will use (design "b"), not all 162 crops and flips of every
+image (design "a"). Why, for the research study (ResNet26 teacher, 20
+epochs, CIFAR-10/100, 3 seeds, ~10 runs; `tools/compare.py` trains one
+teacher per seed):
+
+- design a: 162 teacher passes over the training set per teacher, serving
+  any seed; with a teacher per seed, 3 x 162 = 486 passes (162 even with one
+  shared teacher checkpoint for all seeds);
+- design b: 20 passes per (teacher, seed), shared by every method of that
+  seed (BLKD, TAKD's first link, WSKD, GSKD's teacher term): 3 x 20 = 60;
+- no cache: 20 passes per distilled model, ~5 per seed: 3 x 5 x 20 = 300.
+
+So b costs 60 passes where a costs 486 (or 162), and a alone would cost more
+than running the teacher every step. Size for b: CIFAR-10, 20 epochs:
+20 x 50,000 x 10 x 4 bytes = 40 MB; CIFAR-100: 400 MB on disk, of which one
+epoch (20 MB) is read into memory at a time: float32, so the logits are the
+frozen model's own (no float16 or top-k approximation; the only difference
+from a forward pass in the train step is float rounding of batched kernels).
+Without augmentation there is one view (the image itself) and the cache has
+one row per example, keyed without seed and epochs.
+
+The key is what determines the table: a SHA-256 of the frozen model's
+weights, of the training pixels and labels (in order), the augmentation and,
+with augmentation, the seed. The header records the key, the shape and a
+SHA-256 of the `.npy` file; a cache whose header, size, shape or checksum
+does not match is refilled, with one line saying why. A cache with more
+views (epochs) than a run needs serves it.
+"""
+
+import hashlib
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kdkeras import io
+from kdkeras.data.datasets import PAD, crop_flip, view_of
+
+FORMAT = 1
+AUGMENTATION = f"pad{PAD}-crop-flip, view_of v1"
+DTYPE = np.float32
+
+
+def weights_digest(model):
+    """SHA-256 over the model's weight arrays (shape, dtype and bytes, in order)."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
+        digest.update(f"{value.shape}{value.dtype}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def data_digest(splits):
+    """SHA-256 over the training pixels and labels in `train_examples` order (computed once per `splits`)."""
+    if getattr(splits, "_data_digest", None) is None:
+        digest = hashlib.sha256()
+        for images, labels in splits.train_examples.batch(1024):
+            digest.update(np.ascontiguousarray(images.numpy()).tobytes())
+            digest.update(np.ascontiguousarray(labels.numpy()).tobytes())
+        splits._data_digest = digest.hexdigest()
+    return splits._data_digest
+
+
+def cache_key(model, splits):
+    """What determines the table's rows (not how many views it has)."""
+    info = splits.info
+    return {
+        "format": FORMAT,
+        "model_weights_sha256": weights_digest(model),
+        "dataset": info.name,
+        "num_train": int(info.num_train),
+        "num_classes": int(info.num_classes),
+        "data_sha256": data_digest(splits),
+        "augmentation": AUGMENTATION if splits.augment else "none",
+        "seed": int(splits.seed) if splits.augment else None,
+    }
+
+
+def _file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class TeacherCache:
+    """One frozen model's logits for `views` views of every training example.
+
+    Attributes:
+        table: `[views, num_train, num_classes]` float32, memory-mapped.
+        filled: whether this process computed it (else it was reused).
+        seconds: the fill's duration (0 when reused).
+        path: the `.npy` file; `bytes` its size.
+    """
+
+    def __init__(self, path, key, table, filled, seconds):
+        self.path = path
+        self.key = key
+        self.table = table
+        self.filled = filled
+        self.seconds = seconds
+
+    @property
+    def name(self):
+        return os.path.splitext(os.path.basename(self.path))[0]
+
+    @property
+    def views(self):
+        return int(self.table.shape[0])
+
+    @property
+    def bytes(self):
+        return os.path.getsize(self.path)
+
+    def record(self, source):
+        """The cache's entry in a model's record: `source` is the frozen model's role."""
+        return {
+            "source": source,
+            "cache": self.name,
+            "filled": self.filled,
+            "seconds": round(self.seconds, 3),
+            "bytes": self.bytes,
+            "views": self.views,
+            "fill_images": int(self.table.shape[0] * self.table.shape[1]) if self.filled else 0,
+        }
+
+
+def _paths(directory, key):
+    name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+    return os.path.join(directory, f"{name}.npy"), os.path.join(directory, f"{name}.json")
+
+
+def _usable(npy_path, header_path, key, views, shape_tail):
+    """`(table, None)` when the files on disk hold this cache, else `(None, reason)`."""
+    if not os.path.exists(npy_path) and not os.path.exists(header_path):
+        return None, None
+    try:
+        with open(header_path) as f:
+            header = json.load(f)
+    except (OSError, ValueError):
+        return None, "its header is missing or unreadable"
+    if header.get("key") != key:
+        return None, "its key does not match"
+    shape = tuple(header.get("shape", ()))
+    if len(shape) != 3 or shape[1:] != shape_tail:
+        return None, f"its shape {shape} does not fit {shape_tail}"
+    if shape[0] < views:
+        return None, f"it has {shape[0]} views, this run needs {views}"
+    if not os.path.exists(npy_path) or os.path.getsize(npy_path) != header.get("bytes"):
+        return None, "its table is missing or truncated"
+    if _file_sha256(npy_path) != header.get("sha256"):
+        return None, "its table's checksum does not match"
+    try:
+        table = np.load(npy_path, mmap_mode="r")
+    except (OSError, ValueError) as error:
+        return None, f"its table is unreadable ({error})"
+    if table.shape != shape or table.dtype != DTYPE:
+        return None, f"its table is {table.shape} {table.dtype}, expected {shape} {np.dtype(DTYPE)}"
+    return table, None
+
+
+def _fill(model, splits, views, npy_path, header_path, key, batch_size):
+    """Runs `model` on every view of every example; writes table and header atomically."""
+    info = splits.info
+    shape = (views, info.num_train, info.num_classes)
+    forward = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True)
+    seed = splits.seed
+
+    def write(temporary):
+        table = np.lib.format.open_memmap(temporary, mode="w+", dtype=DTYPE, shape=shape)
+        for view in range(views):
+            def cut(index, example, view=view):
+                images = example[0]
+                if splits.augment:
+                    images = crop_flip(images, view_of(seed, view, index))
+                return images, index
+
+            batches = splits.train_examples.enumerate().map(cut, num_parallel_calls=tf.data.AUTOTUNE)
+            for images, indices in batches.batch(batch_size).prefetch(tf.data.AUTOTUNE):
+                table[view, indices.numpy()] = forward(images).numpy()
+        table.flush()
+        del table
+
+    io.replace_atomic(npy_path, write)
+    header = {"key": key, "shape": list(shape), "dtype": np.dtype(DTYPE).name, "bytes": os.path.getsize(npy_path), "sha256": _file_sha256(npy_path)}
+    io.write_json_atomic(header_path, header)
+    return np.load(npy_path, mmap_mode="r")
+
+
+def open_or_fill(model, splits, epochs, directory, source="teacher", batch_size=256):
+    """The cache of `model`'s logits for a run of `epochs` on `splits`: reused if valid, else filled.
+
+    Args:
+        model: the frozen `keras.Model`.
+        splits: the run's `kdkeras.data.Splits` (data, augmentation, seed).
+        epochs: the run's epochs: the views needed with augmentation.
+        directory: where caches live; a study shares one.
+        source: the model's role, for the lines printed.
+        batch_size: batch of the fill's forward passes.
+    """
+    views = int(epochs) if splits.augment else 1
+    key = cache_key(model, splits)
+    npy_path, header_path = _paths(directory, key)
+    shape_tail = (int(splits.info.num_train), int(splits.info.num_classes))
+    table, reason = _usable(npy_path, header_path, key, views, shape_tail)
+    if table is not None:
+        print(f"[kdkeras] {source} logits: reusing the cache {npy_path} ({table.shape[0]} views)")
+        return TeacherCache(npy_path, key, table, filled=False, seconds=0.0)
+    if reason:
+        print(f"[kdkeras] {source} logits: not using the cache {npy_path}: {reason}; filling it again")
+    start = time.perf_counter()
+    table = _fill(model, splits, views, npy_path, header_path, key, batch_size)
+    seconds = time.perf_counter() - start
+    print(f"[kdkeras] {source} logits: filled the cache {npy_path} ({views} views x {shape_tail[0]} images) in {seconds:.1f} s")
+    return TeacherCache(npy_path, key, table, filled=True, seconds=seconds)
+
+
+class EpochRows:
+    """The current epoch's rows of a `TeacherCache`, where the training pipeline can gather them."""
+
+    def __init__(self, cache):
+        self.cache = cache
+        self.rows = tf.Variable(np.asarray(cache.table[0]), trainable=False, name="cached_logits")
+        self.view = tf.Variable(0, dtype=tf.int64, trainable=False, name="cached_view")
+
+    def load(self, view):
+        self.rows.assign(np.asarray(self.cache.table[view]))
+        self.view.assign(view)
+
+    def gather(self, indices, view):
+        """Rows of `indices` for `view`; fails rather than serve another view's logits."""
+        check = tf.debugging.assert_equal(self.view, view, message="teacher cache: rows of another epoch")
+        with tf.control_dependencies([check]):
+            return self.rows.sparse_read(indices)
+
+
+class EpochViews(keras.callbacks.Callback):
+    """Sets the epoch the training pipeline draws views for, and loads each cache's rows of it.
+
+    Keras starts an epoch's data iterator after `on_epoch_begin`, so every
+    batch of epoch `e` is cut and labelled by `e`'s views, also in an epoch
+    resumed by `BackupAndRestore`.
+    """
+
+    def __init__(self, splits, rows=()):
+        super().__init__()
+        self.splits = splits
+        self.rows = list(rows)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.splits.epoch.assign(epoch)
+        view = epoch if self.splits.augment else 0
+        for rows in self.rows:
+            rows.load(view)
