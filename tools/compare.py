@@ -62,6 +62,7 @@ flags.DEFINE_multi_string(
 )
 flags.DEFINE_string("edge", "on", "int8 TFLite export of each final student, measured in LiteRT: on or off")
 flags.DEFINE_integer("dekd_teacher_epochs", 0, "dekd: epochs of its defective teacher (0: --teacher_epochs)")
+flags.DEFINE_string("results_dir", "", "where results.md, results.csv and the plots go (default: --output_dir)")
 FLAGS = flags.FLAGS
 FLAGS.set_default("output_dir", "runs/compare")
 
@@ -143,6 +144,8 @@ class Plan:
     output_dir: str
     edge: str
     dekd_teacher_epochs: int
+    results_dir: str = ""
+    command: str = ""
 
     def method_of(self, name):
         return self.variants[name][0] if name in self.variants else name
@@ -235,6 +238,8 @@ def plan_from_flags(values):
         output_dir=recipe.output_dir,
         edge=edge,
         dekd_teacher_epochs=values.dekd_teacher_epochs,
+        results_dir=values.results_dir or recipe.output_dir,
+        command=" ".join(["python tools/compare.py"] + sys.argv[1:]),
     )
     for _, _, _, config in plan.runs():  # every run's settings are checked before anything is trained
         config.validate()
@@ -282,7 +287,7 @@ def run_all(plan):
         write_summary(plan)
     write_summary(plan)
     print(f"[compare] {len(runs) - len(failed)} of {len(runs)} runs finished ({time.perf_counter() - start:.1f} s this time); "
-          f"results in {os.path.join(plan.output_dir, 'results.md')}", flush=True)
+          f"results in {os.path.join(plan.results_dir or plan.output_dir, 'results.md')}", flush=True)
     return failed
 
 
@@ -357,11 +362,37 @@ def collect(plan):
             "images_by_network": work.describe(),
             "model_accuracies": "; ".join(f"{r['role']}({r['arch']})={r['test_accuracy']:.4f}" for r in payload["models"]),
             "run_dir": run_dir,
+            "diagnostics": diagnostics(run_dir, payload),
         }
         row["total_seconds"] = round(row["train_seconds"] + row["shared_teacher_seconds"], 3)
         row["total_train_flops"] = row["train_flops"] + (shared["flops"] if uses else 0)
         rows.append(row)
     return rows, teachers, payloads
+
+
+# Per-epoch metrics of the methods' own mechanisms, read from each model's history for results.md.
+DIAGNOSTICS = {
+    "step2_examples": "WSKD step-2 examples per epoch (the teacher's errors on the views seen)",
+    "step2_loss": "WSKD step-2 loss",
+    "previous_distillation_loss": "GSKD KL term to the previous stage (times T^2)",
+    "distillation_loss": "KD term to the teacher (times T^2)",
+}
+
+
+def diagnostics(run_dir, payload):
+    """`{role: {metric: (first epoch, last epoch)}}` of the DIAGNOSTICS a run's distilled models logged."""
+    out = {}
+    for record in payload["models"]:
+        path = os.path.join(run_dir, f"{record['role']}_history.csv")
+        if not record.get("taught_by") or not os.path.exists(path):
+            continue
+        with open(path, newline="") as f:
+            epochs = {row["epoch"]: row for row in csv.DictReader(f)}  # a resumed epoch counts once
+        rows = [epochs[k] for k in sorted(epochs, key=int)]
+        found = {m: (float(rows[0][m]), float(rows[-1][m])) for m in DIAGNOSTICS if rows and rows[0].get(m)}
+        if "step2_examples" in found or "previous_distillation_loss" in found:
+            out[record["role"]] = found
+    return out
 
 
 def _numbers(values):
@@ -473,6 +504,20 @@ def markdown(plan, rows, teachers, study, plots):
             f"{', '.join(_pct(a) for a in accuracies)} | | | 1 per seed | "
             f"{mean_std(t['seconds'] for t in teachers.values())[0]:.0f} | | | | |"
         )
+    diagnosed = [r for r in rows if r["diagnostics"]]
+    if diagnosed:
+        lines += [
+            "",
+            "## What the methods' own mechanisms logged (first epoch → last epoch)",
+            "",
+            "| method | seed | model | " + " | ".join(DIAGNOSTICS) + " |",
+            "|---|---|---|" + "---|" * len(DIAGNOSTICS),
+        ]
+        for r in diagnosed:
+            for role, found in r["diagnostics"].items():
+                cells = [f"{found[m][0]:.4g} → {found[m][1]:.4g}" if m in found else "" for m in DIAGNOSTICS]
+                lines.append(f"| {r['method']} | {r['seed']} | {role} | " + " | ".join(cells) + " |")
+        lines += ["", "Columns: " + "; ".join(f"`{m}`: {text}" for m, text in DIAGNOSTICS.items()) + "."]
     lines += [
         "",
         "## The whole study's work",
@@ -581,23 +626,59 @@ def plot_delta(path, plan, rows):
     return True
 
 
+def provenance(plan):
+    """How to reproduce the table: the command, the library's commit, the machine and the versions."""
+    import platform
+    import subprocess
+
+    import keras
+    import tensorflow as tf
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout
+        commit += " (with uncommitted changes)" if dirty.strip() else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown (not a git checkout)"
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return [
+        "## Provenance",
+        "",
+        f"- Command: `{plan.command}`",
+        f"- kdkeras commit: {commit}",
+        f"- Machine: {cpu}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}, "
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}",
+        "- Training seconds are wall-clock on that machine, which other work may have shared; compare seconds "
+        "only within one table, and FLOPs and images across tables.",
+        "",
+    ]
+
+
 def write_summary(plan):
     rows, teachers, payloads = collect(plan)
-    os.makedirs(plan.output_dir, exist_ok=True)
-    write_csv(os.path.join(plan.output_dir, "results.csv"), rows)
+    out = plan.results_dir or plan.output_dir
+    os.makedirs(out, exist_ok=True)
+    write_csv(os.path.join(out, "results.csv"), rows)
     plots = []
     if rows:
-        plot_cost(os.path.join(plan.output_dir, "cost.png"), plan, rows)
+        plot_cost(os.path.join(out, "cost.png"), plan, rows)
         plots.append("cost.png")
-        if plot_delta(os.path.join(plan.output_dir, "delta.png"), plan, rows):
+        if plot_delta(os.path.join(out, "delta.png"), plan, rows):
             plots.append("delta.png")
-    text = markdown(plan, rows, teachers, accounting.study_work(payloads), plots)
+    text = markdown(plan, rows, teachers, accounting.study_work(payloads), plots) + "\n".join(provenance(plan))
 
     def write(temporary):
         with open(temporary, "w") as f:
             f.write(text)
 
-    io.replace_atomic(os.path.join(plan.output_dir, "results.md"), write)
+    io.replace_atomic(os.path.join(out, "results.md"), write)
 
 
 # --- command --------------------------------------------------------------------------------------------------
