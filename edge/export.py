@@ -7,14 +7,13 @@ integer-only microcontroller build cannot run). The file always takes raw
 0-255 pixels, because the normalisation is the model's first layer.
 """
 
-import contextlib
 import os
-import sys
 import tempfile
 
 import numpy as np
 from absl import app, flags
 
+from edge import native_output
 from edge.keras_model import load_keras_model
 from kdkeras import cli, errors
 from kdkeras.io import write_bytes_atomic
@@ -154,7 +153,7 @@ def _convert(saved_model, quantization, train_data, calibration_steps):
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         ]
-    with _native_stderr_captured() as log:
+    with native_output.captured(2) as log:
         try:
             return converter.convert()
         except Exception as error:  # ConverterError, ValueError, RuntimeError from the MLIR converter
@@ -168,30 +167,6 @@ def _first_error_line(text):
         if "error:" in line.lower():
             return line.split("error:", 1)[-1].strip()
     return lines[0] if lines else ""
-
-
-@contextlib.contextmanager
-def _native_stderr_captured():
-    """Sends the converter's C++ log lines to a file; yields a reader of it.
-
-    The converter writes its progress straight to file descriptor 2, which
-    would bury a command's one-line summary or error.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)
-
-        def read():
-            captured.seek(0)
-            return captured.read().decode("utf-8", "replace")
-
-        try:
-            yield read
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 FLAGS = flags.FLAGS
