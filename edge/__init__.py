@@ -9,5 +9,6 @@ with `runtime="tflm"` in TensorFlow Lite Micro for arena and flash too;
 
 from edge.benchmark import RUNTIMES, benchmark_tflite
 from edge.budget import mcu_budget
+from edge.c_array import write_c_array
 from edge.export import QUANTIZATIONS, export_tflite
 from edge.tflm import tflm_footprint

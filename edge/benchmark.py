@@ -172,6 +172,10 @@ def benchmark_tflite(
         runtime == "tflm" or (mcu_ram_bytes is None and mcu_flash_bytes is None and arena_bytes is None),
         "--arena_bytes, --mcu_ram_bytes and --mcu_flash_bytes need --runtime=tflm (the arena is TFLite Micro's figure)",
     )
+    if runtime == "tflm":
+        from edge.tflm import tflm_footprint
+
+        tflm_footprint(path, arena_bytes)  # an operator TFLM lacks, or too small an arena, before the long runs
     peak_before = _peak_rss_bytes()
     interpreter = _open(path, num_threads)
     _check_shape(interpreter, test_data, path)

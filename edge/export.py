@@ -1,4 +1,4 @@
-"""`python -m edge.export`: a trained `.keras` student to a `.tflite` file.
+"""`python -m edge.export`: a trained `.keras` student to a `.tflite` file (`--c_array`: and C++ for firmware).
 
 Conversion goes through a SavedModel and `TFLiteConverter.from_saved_model`,
 the documented path for Keras 3 models (`from_keras_model` has open bugs
@@ -184,6 +184,9 @@ def define_flags():
     flags.DEFINE_float("prune", None, "target sparsity in (0, 1): tfmot magnitude pruning before export")
     flags.DEFINE_integer("prune_epochs", 1, "epochs of pruning fine-tuning (with --prune)")
     flags.DEFINE_integer("batch_size", 128, "batch size of fine-tuning")
+    flags.DEFINE_bool(
+        "c_array", False, "also write the model as C++ for TFLite Micro firmware: <output>.cc, <output>.h, <output>_ops.h"
+    )
 
 
 def main(argv):
@@ -218,6 +221,14 @@ def main(argv):
         prune_epochs=FLAGS.prune_epochs,
     )
     extra = f", sparsity {facts['sparsity']:.2f}" if "sparsity" in facts else ""
+    if FLAGS.c_array:
+        from edge.c_array import write_c_array
+
+        written = write_c_array(facts["path"])
+        extra += (
+            f"; C array {written['source']} and {written['header']}, "
+            f"{len(written['operators'])} operators registered in {written['ops_header']}"
+        )
     print(f"{facts['path']}: {facts['quantization']}, {facts['size_bytes']} bytes{extra}")
 
 

@@ -20,7 +20,7 @@ from edge.operators import operators
 from kdkeras import errors
 
 _MISSING_OPERATOR = re.compile(r"Didn't find op for (?:builtin|custom) opcode '([^']+)'")
-_ARENA_TOO_SMALL = ("Failed to resize buffer", "Failed to allocate", "Arena size is too small")
+_ARENA_TOO_SMALL = ("Failed to resize buffer", "Failed to allocate", "Too many buffers", "too small")
 _ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 _LARGEST_ARENA_BYTES = 1 << 30
 
@@ -78,13 +78,20 @@ def _open(path, arena_bytes):
     with open(path, "rb") as f:
         model_bytes = f.read()
     operators(model_bytes, origin=f"--model={path}")
+    # TFLM's Python wrapper guesses ten times the model; growing from there finds any model's need.
+    generous = max(64 * 1024, 10 * len(model_bytes))
     if arena_bytes is None:
-        # TFLM's Python wrapper guesses ten times the model; growing from there finds any model's need.
-        interpreter, tried = _open_growing(model_bytes, path, max(64 * 1024, 10 * len(model_bytes)))
+        interpreter, tried = _open_growing(model_bytes, path, generous)
         return interpreter, model_bytes, tried
-    interpreter = _try_open(model_bytes, arena_bytes, path)
+    try:
+        interpreter = _try_open(model_bytes, arena_bytes, path)
+    except errors.UsageError:
+        # TFLM words some arena shortfalls like other failures; a larger arena tells them apart.
+        if _try_open(model_bytes, max(generous, 2 * arena_bytes), path) is None:
+            raise
+        interpreter = None
     if interpreter is None:
-        larger, _ = _open_growing(model_bytes, path, 2 * arena_bytes)
+        larger, _ = _open_growing(model_bytes, path, max(generous, 2 * arena_bytes))
         needed = _arena_used(larger)
         raise errors.UsageError(
             f"--arena_bytes={arena_bytes}: too small; TFLite Micro needs {needed} bytes of arena for {path}"
