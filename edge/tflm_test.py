@@ -76,3 +76,20 @@ def test_budgets_need_the_tflm_runtime(exported, splits):
     with pytest.raises(UsageError, match="--runtime=tflm"):
         benchmark_tflite(exported("int8")["path"], splits.test.take(1), mcu_ram_bytes=1000)
 
+
+
+def test_train_export_records_tflm_figures_and_budget(keras_model, splits, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from kdkeras.config import TrainConfig
+    from kdkeras.train import export_student
+
+    config = TrainConfig(
+        output_dir=str(tmp_path), export=("int8",), edge_runtime=("litert", "tflm"), mcu_ram_bytes=256 * 1024, mcu_flash_bytes=1000
+    ).validate()
+    edge = export_student(config, keras_model, SimpleNamespace(train=splits.train, test=splits.test.take(1)))
+    int8 = edge["int8"]
+    assert int8["tflm"]["agreement"] >= 0.99 and int8["tflm"]["flash_bytes"] == int8["size_bytes"]
+    assert (int8["mcu"]["fits_ram"], int8["mcu"]["fits_flash"], int8["mcu"]["fits"]) == (True, False, False)
+    printed = capsys.readouterr().out
+    assert "TFLite Micro accuracy" in printed and "the int8 student does NOT fit" in printed

@@ -58,6 +58,9 @@ class TrainConfig:
     jit_compile: bool = False
     teacher_cache: str = "auto"
     export: tuple = ()
+    edge_runtime: tuple = ("litert",)
+    mcu_ram_bytes: int = 0
+    mcu_flash_bytes: int = 0
     verbose: int = 1
 
     def validate(self):
@@ -108,6 +111,18 @@ class TrainConfig:
 
             for mode in self.export:
                 check(mode in QUANTIZATIONS, f"--export: {mode!r} is not a mode; expected names from {', '.join(QUANTIZATIONS)}")
+        if self.edge_runtime != ("litert",):
+            from edge import RUNTIMES
+
+            for runtime in self.edge_runtime:
+                check(runtime in RUNTIMES, f"--edge_runtime: {runtime!r} is not a runtime; expected names from {', '.join(RUNTIMES)}")
+        for flag in ("mcu_ram_bytes", "mcu_flash_bytes"):
+            value = getattr(self, flag)
+            check(value >= 0, f"--{flag}={value}: expected a number of bytes (0 for no budget)")
+            check(
+                value == 0 or ("tflm" in self.edge_runtime and self.export),
+                f"--{flag}: needs --export and --edge_runtime=litert,tflm (the arena is TFLite Micro's figure)",
+            )
         return self
 
     def as_dict(self):

@@ -56,6 +56,9 @@ _HELP = {
     "jit_compile": "compile train steps with XLA",
     "teacher_cache": "compute a fixed teacher's logits once: " + ", ".join(TEACHER_CACHE),
     "export": "edge export modes after training, comma-separated (e.g. int8,float16)",
+    "edge_runtime": "runtimes measuring each --export file: litert, and tflm for TFLite Micro's accuracy, arena and flash",
+    "mcu_ram_bytes": "a microcontroller's RAM, held against the TFLM arena of each --export file (0: no budget)",
+    "mcu_flash_bytes": "a microcontroller's flash, held against each --export file's bytes (0: no budget)",
     "verbose": "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch",
 }
 
@@ -89,7 +92,10 @@ define_flags()
 FLAGS = flags.FLAGS
 
 # Settings that change what is trained; a run directory holds one set of them.
-_NOT_SEMANTIC = ("output_dir", "verbose", "export", "strategy", "tpu", "teacher_cache", "jit_compile")
+_NOT_SEMANTIC = (
+    "output_dir", "verbose", "export", "edge_runtime", "mcu_ram_bytes", "mcu_flash_bytes",
+    "strategy", "tpu", "teacher_cache", "jit_compile",
+)
 
 
 def check_run_directory(config):
@@ -195,20 +201,33 @@ def train(config):
 
 
 def export_student(config, student, splits):
-    """Exports the final student in every `--export` mode and measures each file."""
+    """Exports the final student in every `--export` mode and measures each file (in TFLite Micro too with `--edge_runtime`)."""
     import edge
+    from edge.benchmark import tflm_line
+    from edge.budget import budget_line
 
+    runtime = "tflm" if "tflm" in config.edge_runtime else "litert"
     figures = {}
     for mode in config.export:
         path = os.path.join(config.output_dir, f"student_{mode}.tflite")
         print(f"[kdkeras] exporting the student as {mode} to {path}")
         exported = edge.export_tflite(student, mode, path, train_data=splits.train)
-        measured = edge.benchmark_tflite(path, splits.test)
+        measured = edge.benchmark_tflite(
+            path,
+            splits.test,
+            runtime=runtime,
+            mcu_ram_bytes=config.mcu_ram_bytes or None,
+            mcu_flash_bytes=config.mcu_flash_bytes or None,
+        )
         figures[mode] = {**exported, **measured}
         print(
             f"[kdkeras] {mode}: {measured['size_bytes']} bytes, accuracy {measured['accuracy']:.4f}, "
             f"median latency {measured['latency_ms']['median']:.3f} ms"
         )
+        if "tflm" in measured:
+            print(f"[kdkeras] {tflm_line(mode, measured['tflm'])}")
+        if "mcu" in measured:
+            print(f"[kdkeras] {budget_line(measured['mcu'], f'the {mode} student')}")
     return figures
 
 
