@@ -85,7 +85,7 @@ CSV_COLUMNS = [
     "uses_shared_teacher", "models_trained", "train_seconds", "wall_seconds", "shared_teacher_seconds",
     "total_seconds", "images_forward", "images_backward", "teacher_forward_images", "train_flops",
     "total_train_flops", "student_params", "student_flops", "int8_size_bytes", "int8_accuracy",
-    "int8_latency_ms", "images_by_network", "model_accuracies", "run_dir",
+    "int8_latency_ms", "int8_arena_bytes", "int8_flash_bytes", "images_by_network", "model_accuracies", "run_dir",
 ]
 
 
@@ -262,6 +262,7 @@ class EdgeApi:
     def __init__(self, module):
         self.export_tflite = module.export_tflite
         self.benchmark_tflite = module.benchmark_tflite
+        self.tflm_footprint = getattr(module, "tflm_footprint", None)
 
     @staticmethod
     def _call(function, candidates):
@@ -351,6 +352,9 @@ def measure_edge(api, config):
             "accuracy": _number(result.get("accuracy")),
             "latency_ms": _number(result.get("latency_ms")),
         }
+        if api.tflm_footprint is not None:
+            footprint = api.tflm_footprint(tflite_path)
+            figures.update(arena_bytes=footprint["arena_bytes"], flash_bytes=footprint["flash_bytes"])
     except Exception as error:  # the comparison goes on without this run's edge figures
         print(f"[compare] edge: failed for {config.output_dir} ({type(error).__name__}: {error}); int8 columns left empty", flush=True)
         return
@@ -460,6 +464,8 @@ def collect(plan, edge_used):
                 "int8_size_bytes": "",
                 "int8_accuracy": "",
                 "int8_latency_ms": "",
+                "int8_arena_bytes": "",
+                "int8_flash_bytes": "",
             }
             row.update(cost)
             row["total_seconds"] = round(row["train_seconds"] + row["shared_teacher_seconds"], 3)
@@ -471,6 +477,8 @@ def collect(plan, edge_used):
                 row["int8_size_bytes"] = figures.get("size_bytes", "")
                 row["int8_accuracy"] = "" if figures.get("accuracy") is None else figures["accuracy"]
                 row["int8_latency_ms"] = "" if figures.get("latency_ms") is None else figures["latency_ms"]
+                row["int8_arena_bytes"] = figures.get("arena_bytes", "")
+                row["int8_flash_bytes"] = figures.get("flash_bytes", "")
             rows.append(row)
     return rows, teachers
 
@@ -492,6 +500,11 @@ def _fmt_mean(values, fmt, std=True):
         return "–"
     text = format(mean, fmt)
     return f"{text} ± {format(spread, fmt)}" if std and len(values) > 1 else text
+
+
+def _kib_mean(values):
+    mean = _stats(values)[0]
+    return "–" if mean is None else f"{mean / 1024:.1f} KiB"
 
 
 def _si(value):
@@ -553,8 +566,8 @@ def markdown(plan, rows, teachers, edge_used, plots):
     )
     align = "|---|---|---|---|---|---|---|---|---|---|---|"
     if edge_used:
-        header += " int8 size | int8 acc | int8 latency ms |"
-        align += "---|---|---|"
+        header += " int8 size | int8 acc | int8 latency ms | TFLM arena (RAM) | TFLM flash |"
+        align += "---|---|---|---|---|"
     lines += [header, align]
     for method in plan.methods:
         group = by_method[method]
@@ -585,6 +598,8 @@ def markdown(plan, rows, teachers, edge_used, plots):
                 "–" if size is None else f"{size / 1024:.1f} KiB",
                 _fmt_mean([r["int8_accuracy"] for r in group], ".4f"),
                 _fmt_mean([r["int8_latency_ms"] for r in group], ".3f"),
+                _kib_mean([r["int8_arena_bytes"] for r in group]),
+                _kib_mean([r["int8_flash_bytes"] for r in group]),
             ]
         lines.append("| " + " | ".join(cells) + " |")
     if teachers:
@@ -603,7 +618,7 @@ def markdown(plan, rows, teachers, edge_used, plots):
             "",
         ]
         if edge_used:
-            cells += ["", "", ""]
+            cells += ["", "", "", "", ""]
         lines.append("| " + " | ".join(cells) + " |")
     total_seconds = sum(r["train_seconds"] for r in rows) + sum(x["seconds"] for x in teachers.values())
     lines += [
@@ -628,7 +643,8 @@ def markdown(plan, rows, teachers, edge_used, plots):
     ]
     if edge_used:
         lines.append("- int8: full-integer TFLite export of the final student by the `edge` package; accuracy on the whole "
-                     "test split, latency per image at batch 1, one thread (median).")
+                     "test split, latency per image at batch 1, one thread (median). TFLM arena: the RAM TensorFlow Lite "
+                     "Micro's allocator takes for that file's tensors; TFLM flash: the file's bytes, kept in flash.")
     else:
         lines.append("- int8 TFLite columns and the latency plot are left out: the `edge` package was "
                      + ("turned off (`--edge=off`)." if plan.edge == "off" else "not available (it does not provide `export_tflite` and `benchmark_tflite`)."))
