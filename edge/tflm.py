@@ -23,6 +23,13 @@ _MISSING_OPERATOR = re.compile(r"Didn't find op for (?:builtin|custom) opcode '(
 _ARENA_TOO_SMALL = ("Failed to resize buffer", "Failed to allocate", "Too many buffers", "too small")
 _ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 _LARGEST_ARENA_BYTES = 1 << 30
+# TFLM (0.dev20261023) crashes with a segmentation fault, instead of failing, on arenas under about
+# 512 bytes (too small for its own bookkeeping), so smaller ones are never handed to it.
+_SMALLEST_ARENA_BYTES = 1024
+
+
+class _CannotRun(errors.UsageError):
+    """TFLM failed in words not known to mean a small arena (it may still be one)."""
 
 
 def _first_line(text):
@@ -45,7 +52,7 @@ def _try_open(model_bytes, arena_bytes, path):
     if any(marker in text for marker in _ARENA_TOO_SMALL):
         return None
     reason = _first_line(text) or str(failure) or type(failure).__name__
-    raise errors.UsageError(f"--model={path}: TFLite Micro cannot run it ({reason})")
+    raise _CannotRun(f"--model={path}: TFLite Micro cannot run it ({reason})")
 
 
 def _arena_used(interpreter):
@@ -84,11 +91,9 @@ def _open(path, arena_bytes):
         interpreter, tried = _open_growing(model_bytes, path, generous)
         return interpreter, model_bytes, tried
     try:
-        interpreter = _try_open(model_bytes, arena_bytes, path)
-    except errors.UsageError:
-        # TFLM words some arena shortfalls like other failures; a larger arena tells them apart.
-        if _try_open(model_bytes, max(generous, 2 * arena_bytes), path) is None:
-            raise
+        interpreter = _try_open(model_bytes, arena_bytes, path) if arena_bytes >= _SMALLEST_ARENA_BYTES else None
+    except _CannotRun:
+        # TFLM words some arena shortfalls like other failures: if a larger arena fails too, its error stands.
         interpreter = None
     if interpreter is None:
         larger, _ = _open_growing(model_bytes, path, max(generous, 2 * arena_bytes))

@@ -51,6 +51,8 @@ def test_the_arena_figure_is_enough_and_less_is_refused(exported):
     assert exact["arena_bytes"] == needed and exact["arena_tried_bytes"] == needed
     with pytest.raises(UsageError, match=f"--arena_bytes={needed // 2}: too small; TFLite Micro needs {needed} bytes"):
         tflm_footprint(path, arena_bytes=needed // 2)
+    with pytest.raises(UsageError, match=f"--arena_bytes=100: too small; TFLite Micro needs {needed} bytes"):
+        tflm_footprint(path, arena_bytes=100)  # TFLM itself would crash on so small an arena
 
 
 def test_an_operator_tflm_lacks_is_named(sign_tflite):
