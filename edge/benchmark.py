@@ -3,6 +3,10 @@
 Runs the file with the LiteRT interpreter (ai-edge-litert, the runtime
 that replaced `tf.lite.Interpreter`), which is what a phone or a Linux
 board runs, so the figures speak for the exported file, not for Keras.
+`--runtime=tflm` runs it in TensorFlow Lite Micro as well (`edge.tflm`),
+the runtime of microcontrollers, for its accuracy, agreement with LiteRT,
+arena and flash, and holds those against `--mcu_ram_bytes` and
+`--mcu_flash_bytes`.
 """
 
 import os
@@ -13,6 +17,7 @@ import time
 import numpy as np
 from absl import app, flags
 
+from edge.budget import budget_line
 from edge.keras_model import load_keras_model
 from kdkeras import cli, errors
 from kdkeras.io import write_json_atomic
@@ -73,10 +78,10 @@ def _check_shape(interpreter, test_data, path):
     )
 
 
-def _accuracy(interpreter, test_data, batch_size):
-    """Top-1 accuracy over the whole split, invoking on batches of `batch_size`."""
+def _predictions(interpreter, test_data, batch_size):
+    """Top-1 classes and labels over the whole split, invoking on batches of `batch_size`."""
     input_detail = interpreter.get_input_details()[0]
-    correct = total = 0
+    predicted, expected = [], []
     current = None
     for pixels, labels in test_data.unbatch().batch(batch_size):
         pixels, labels = pixels.numpy(), labels.numpy()
@@ -89,9 +94,11 @@ def _accuracy(interpreter, test_data, batch_size):
         interpreter.set_tensor(input_detail["index"], _to_input(pixels, input_detail))
         interpreter.invoke()
         logits = _from_output(interpreter.get_tensor(output_detail["index"]), output_detail)
-        correct += int(np.sum(np.argmax(logits, axis=-1) == labels))
-        total += len(labels)
-    return correct / max(1, total)
+        predicted.append(np.argmax(logits, axis=-1))
+        expected.append(labels)
+    if not predicted:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(predicted), np.concatenate(expected)
 
 
 def _latency(run, image, runs, warmup):
@@ -111,8 +118,22 @@ def _peak_rss_bytes():
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-def benchmark_tflite(path, test_data, num_threads=1, runs=200, warmup=20, batch_size=100):
-    """Measures a `.tflite` file with the LiteRT interpreter.
+RUNTIMES = ("litert", "tflm")
+
+
+def benchmark_tflite(
+    path,
+    test_data,
+    num_threads=1,
+    runs=200,
+    warmup=20,
+    batch_size=100,
+    runtime="litert",
+    arena_bytes=None,
+    mcu_ram_bytes=None,
+    mcu_flash_bytes=None,
+):
+    """Measures a `.tflite` file with the LiteRT interpreter, and with `runtime="tflm"` in TFLite Micro too.
 
     Args:
         path: the `.tflite` file (raw 0-255 pixels in, logits out).
@@ -122,6 +143,12 @@ def benchmark_tflite(path, test_data, num_threads=1, runs=200, warmup=20, batch_
         runs: timed batch-1 invocations for the latency.
         warmup: untimed batch-1 invocations before them.
         batch_size: batch of the accuracy pass (the latency is at batch 1).
+        runtime: `litert`, or `tflm` to also run the file in TFLite Micro
+            (the microcontroller runtime) over the same split.
+        arena_bytes: `tflm`: the arena to try; `None` grows one until the
+            model fits.
+        mcu_ram_bytes: `tflm`: a microcontroller's RAM to hold the arena against.
+        mcu_flash_bytes: `tflm`: its flash, to hold the model's bytes against.
 
     Returns:
         A dict: `accuracy`, `size_bytes`, `latency_ms` (`median`, `p90`:
@@ -130,11 +157,25 @@ def benchmark_tflite(path, test_data, num_threads=1, runs=200, warmup=20, batch_
         a `qat` file reads as `int8`), `peak_memory_bytes` (how much the
         process's peak resident memory rose while the interpreter loaded
         and ran the file; 0 when it stayed under an earlier peak),
-        `runs`, `warmup`, `num_test`.
+        `runs`, `warmup`, `num_test`. With `runtime="tflm"` also `tflm`:
+        `accuracy`, `agreement` (share of test images whose top-1 class is
+        LiteRT's), `arena_bytes` (from TFLM's allocator), `arena_tried_bytes`,
+        `flash_bytes`, `operators`, `latency_ms`, `num_test`; and with a
+        budget, `mcu` (see `edge.budget.mcu_budget`).
 
     Raises:
-        kdkeras.errors.UsageError: not a TFLite file, or images of another shape.
+        kdkeras.errors.UsageError: not a TFLite file, images of another
+            shape; for `tflm`, an operator TFLM lacks or too small an arena.
     """
+    errors.check(runtime in RUNTIMES, f"--runtime={runtime}: expected one of {', '.join(RUNTIMES)}")
+    errors.check(
+        runtime == "tflm" or (mcu_ram_bytes is None and mcu_flash_bytes is None and arena_bytes is None),
+        "--arena_bytes, --mcu_ram_bytes and --mcu_flash_bytes need --runtime=tflm (the arena is TFLite Micro's figure)",
+    )
+    if runtime == "tflm":
+        from edge.tflm import tflm_footprint
+
+        tflm_footprint(path, arena_bytes)  # an operator TFLM lacks, or too small an arena, before the long runs
     peak_before = _peak_rss_bytes()
     interpreter = _open(path, num_threads)
     _check_shape(interpreter, test_data, path)
@@ -150,11 +191,10 @@ def benchmark_tflite(path, test_data, num_threads=1, runs=200, warmup=20, batch_
         single.invoke()
 
     latency = _latency(invoke, image, runs, warmup)
-    accuracy = _accuracy(interpreter, test_data, batch_size)
-    num_test = int(sum(int(labels.shape[0]) for _, labels in test_data))
-    return {
+    predicted, labels = _predictions(interpreter, test_data, batch_size)
+    result = {
         "path": os.path.abspath(path),
-        "accuracy": accuracy,
+        "accuracy": float(np.mean(predicted == labels)) if len(labels) else 0.0,
         "size_bytes": os.path.getsize(path),
         "latency_ms": latency,
         "num_threads": int(num_threads),
@@ -162,8 +202,18 @@ def benchmark_tflite(path, test_data, num_threads=1, runs=200, warmup=20, batch_
         "peak_memory_bytes": max(0, _peak_rss_bytes() - peak_before),
         "runs": int(runs),
         "warmup": int(warmup),
-        "num_test": num_test,
+        "num_test": len(labels),
     }
+    if runtime == "tflm":
+        from edge.budget import mcu_budget
+        from edge.tflm import benchmark_tflm
+
+        tflm = benchmark_tflm(path, test_data, arena_bytes)
+        agreement = float(np.mean(tflm.pop("predictions") == predicted)) if len(predicted) else 0.0
+        result["tflm"] = {"accuracy": tflm.pop("accuracy"), "agreement": agreement, **tflm}
+        if mcu_ram_bytes is not None or mcu_flash_bytes is not None:
+            result["mcu"] = mcu_budget(tflm["arena_bytes"], tflm["flash_bytes"], mcu_ram_bytes, mcu_flash_bytes)
+    return result
 
 
 def _keras_figures(model, test_data, runs, warmup):
@@ -193,6 +243,10 @@ def define_flags():
     flags.DEFINE_integer("warmup", 20, "untimed invocations before the timed ones")
     flags.DEFINE_string("output", None, "JSON file for the figures (written atomically)")
     flags.DEFINE_string("compare_keras", None, "a .keras model whose accuracy and latency go beside the file's")
+    flags.DEFINE_enum("runtime", "litert", RUNTIMES, "litert, or tflm to also run the file in TFLite Micro")
+    flags.DEFINE_integer("arena_bytes", None, "tflm: the tensor arena to try (default: grown until the model fits)")
+    flags.DEFINE_integer("mcu_ram_bytes", None, "tflm: the microcontroller's RAM, held against the TFLM arena")
+    flags.DEFINE_integer("mcu_flash_bytes", None, "tflm: the microcontroller's flash, held against the model's bytes")
 
 
 def main(argv):
@@ -205,14 +259,27 @@ def main(argv):
     errors.check(FLAGS.num_threads >= 1, f"--num_threads={FLAGS.num_threads}: expected at least 1")
     errors.check(FLAGS.runs >= 1 and FLAGS.warmup >= 0, "--runs must be at least 1 and --warmup at least 0")
     interpreter = _open(FLAGS.model, 1)
-    splits = data.load(FLAGS.dataset, batch_size=128, data_dir=FLAGS.data_dir)
+    with cli.naming_flag("--dataset", FLAGS.dataset):
+        splits = data.load(FLAGS.dataset, batch_size=128, data_dir=FLAGS.data_dir)
     classes = int(interpreter.get_output_details()[0]["shape"][-1])
     errors.check(
         classes == splits.info.num_classes,
         f"--dataset={FLAGS.dataset}: it has {splits.info.num_classes} classes but --model={FLAGS.model} gives {classes} outputs",
     )
     result = {"dataset": FLAGS.dataset}
-    result.update(benchmark_tflite(FLAGS.model, splits.test, FLAGS.num_threads, FLAGS.runs, FLAGS.warmup))
+    result.update(
+        benchmark_tflite(
+            FLAGS.model,
+            splits.test,
+            FLAGS.num_threads,
+            FLAGS.runs,
+            FLAGS.warmup,
+            runtime=FLAGS.runtime,
+            arena_bytes=FLAGS.arena_bytes,
+            mcu_ram_bytes=FLAGS.mcu_ram_bytes,
+            mcu_flash_bytes=FLAGS.mcu_flash_bytes,
+        )
+    )
     if FLAGS.compare_keras:
         model = load_keras_model(FLAGS.compare_keras, splits.info, flag="--compare_keras")
         result["keras"] = _keras_figures(model, splits.test, FLAGS.runs, FLAGS.warmup)
@@ -228,9 +295,24 @@ def main(argv):
             f"; keras accuracy {keras_figures['accuracy']:.4f}, "
             f"latency median {keras_figures['latency_ms']['median']:.3f} ms"
         )
+    lines = [line]
+    if "tflm" in result:
+        lines.append(tflm_line(FLAGS.model, result["tflm"]))
+    if "mcu" in result:
+        lines.append(budget_line(result["mcu"], FLAGS.model))
     if FLAGS.output:
         write_json_atomic(FLAGS.output, result)
-    print(line)
+    print("\n".join(lines))
+
+
+def tflm_line(name, tflm):
+    """One line of a file's TFLite Micro figures."""
+    return (
+        f"{name}: TFLite Micro accuracy {tflm['accuracy']:.4f} on {tflm['num_test']} images, "
+        f"top-1 agreement with LiteRT {tflm['agreement']:.4f}, arena {tflm['arena_bytes']} bytes "
+        f"(of {tflm['arena_tried_bytes']} tried), flash {tflm['flash_bytes']} bytes, "
+        f"reference-kernel latency median {tflm['latency_ms']['median']:.3f} ms on this CPU"
+    )
 
 
 if __name__ == "__main__":

@@ -67,3 +67,18 @@ def exported(keras_model, splits, tmp_path_factory):
         return cache[mode]
 
     return export
+
+
+@pytest.fixture(scope="session")
+def sign_tflite(tmp_path_factory):
+    """A `.tflite` taking 28x28x1 images to 10 outputs through SIGN, an operator TFLite Micro has no kernel for."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec((1, 28, 28, 1), tf.float32)])
+    def signs(pixels):
+        return tf.sign(tf.reshape(pixels, (1, 784)) - 128.0)[:, :10]
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([signs.get_concrete_function()], signs)
+    path = tmp_path_factory.mktemp("unsupported") / "sign.tflite"
+    path.write_bytes(converter.convert())
+    return str(path)

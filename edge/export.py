@@ -1,4 +1,4 @@
-"""`python -m edge.export`: a trained `.keras` student to a `.tflite` file.
+"""`python -m edge.export`: a trained `.keras` student to a `.tflite` file (`--c_array`: and C++ for firmware).
 
 Conversion goes through a SavedModel and `TFLiteConverter.from_saved_model`,
 the documented path for Keras 3 models (`from_keras_model` has open bugs
@@ -7,14 +7,13 @@ integer-only microcontroller build cannot run). The file always takes raw
 0-255 pixels, because the normalisation is the model's first layer.
 """
 
-import contextlib
 import os
-import sys
 import tempfile
 
 import numpy as np
 from absl import app, flags
 
+from edge import native_output
 from edge.keras_model import load_keras_model
 from kdkeras import cli, errors
 from kdkeras.io import write_bytes_atomic
@@ -154,7 +153,7 @@ def _convert(saved_model, quantization, train_data, calibration_steps):
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         ]
-    with _native_stderr_captured() as log:
+    with native_output.captured(2) as log:
         try:
             return converter.convert()
         except Exception as error:  # ConverterError, ValueError, RuntimeError from the MLIR converter
@@ -168,30 +167,6 @@ def _first_error_line(text):
         if "error:" in line.lower():
             return line.split("error:", 1)[-1].strip()
     return lines[0] if lines else ""
-
-
-@contextlib.contextmanager
-def _native_stderr_captured():
-    """Sends the converter's C++ log lines to a file; yields a reader of it.
-
-    The converter writes its progress straight to file descriptor 2, which
-    would bury a command's one-line summary or error.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)
-
-        def read():
-            captured.seek(0)
-            return captured.read().decode("utf-8", "replace")
-
-        try:
-            yield read
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 FLAGS = flags.FLAGS
@@ -209,6 +184,9 @@ def define_flags():
     flags.DEFINE_float("prune", None, "target sparsity in (0, 1): tfmot magnitude pruning before export")
     flags.DEFINE_integer("prune_epochs", 1, "epochs of pruning fine-tuning (with --prune)")
     flags.DEFINE_integer("batch_size", 128, "batch size of fine-tuning")
+    flags.DEFINE_bool(
+        "c_array", False, "also write the model as C++ for TFLite Micro firmware: <output>.cc, <output>.h, <output>_ops.h"
+    )
 
 
 def main(argv):
@@ -229,7 +207,8 @@ def main(argv):
     if FLAGS.dataset:
         from kdkeras import data
 
-        splits = data.load(FLAGS.dataset, batch_size=FLAGS.batch_size, data_dir=FLAGS.data_dir)
+        with cli.naming_flag("--dataset", FLAGS.dataset):
+            splits = data.load(FLAGS.dataset, batch_size=FLAGS.batch_size, data_dir=FLAGS.data_dir)
         train_data, info = splits.train, splits.info
     model = load_keras_model(FLAGS.model, info)
     facts = export_tflite(
@@ -243,6 +222,14 @@ def main(argv):
         prune_epochs=FLAGS.prune_epochs,
     )
     extra = f", sparsity {facts['sparsity']:.2f}" if "sparsity" in facts else ""
+    if FLAGS.c_array:
+        from edge.c_array import write_c_array
+
+        written = write_c_array(facts["path"])
+        extra += (
+            f"; C array {written['source']} and {written['header']}, "
+            f"{len(written['operators'])} operators registered in {written['ops_header']}"
+        )
     print(f"{facts['path']}: {facts['quantization']}, {facts['size_bytes']} bytes{extra}")
 
 

@@ -96,6 +96,17 @@ class TrainConfig:
     export: Tuple[str, ...] = _field(
         (), "edge export modes after training, comma-separated (e.g. int8,float16)", semantic=False
     )
+    edge_runtime: Tuple[str, ...] = _field(
+        ("litert",),
+        "runtimes measuring each --export file: litert, and tflm for TFLite Micro's accuracy, arena and flash",
+        semantic=False,
+    )
+    mcu_ram_bytes: int = _field(
+        0, "a microcontroller's RAM, held against the TFLM arena of each --export file (0: no budget)", semantic=False
+    )
+    mcu_flash_bytes: int = _field(
+        0, "a microcontroller's flash, held against each --export file's bytes (0: no budget)", semantic=False
+    )
     verbose: int = _field(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch", semantic=False)
 
     def validate(self):
@@ -168,6 +179,21 @@ class TrainConfig:
                     mode in QUANTIZATIONS,
                     f"--export: {mode!r} is not a mode; expected names from {', '.join(QUANTIZATIONS)}",
                 )
+        if self.edge_runtime != ("litert",):
+            from edge import RUNTIMES
+
+            for runtime in self.edge_runtime:
+                check(
+                    runtime in RUNTIMES,
+                    f"--edge_runtime: {runtime!r} is not a runtime; expected names from {', '.join(RUNTIMES)}",
+                )
+        for flag in ("mcu_ram_bytes", "mcu_flash_bytes"):
+            value = getattr(self, flag)
+            check(value >= 0, f"--{flag}={value}: expected a number of bytes (0 for no budget)")
+            check(
+                value == 0 or ("tflm" in self.edge_runtime and self.export),
+                f"--{flag}: needs --export and --edge_runtime=litert,tflm (the arena is TFLite Micro's figure)",
+            )
         return self
 
     def as_dict(self):

@@ -100,18 +100,31 @@ def train(config):
 
 
 def export_student(config, student, splits):
-    """Exports the final student in every `--export` mode and measures each file."""
+    """Exports the final student in every `--export` mode and measures each file (in TFLite Micro too with `--edge_runtime`)."""
     import edge
+    from edge.benchmark import tflm_line
+    from edge.budget import budget_line
 
+    runtime = "tflm" if "tflm" in config.edge_runtime else "litert"
     figures = {}
     for mode in config.export:
         path = os.path.join(config.output_dir, f"student_{mode}.tflite")
         print(f"[kdkeras] exporting the student as {mode} to {path}")
         exported = edge.export_tflite(student, mode, path, train_data=splits.train)
-        measured = edge.benchmark_tflite(path, splits.test)
+        measured = edge.benchmark_tflite(
+            path,
+            splits.test,
+            runtime=runtime,
+            mcu_ram_bytes=config.mcu_ram_bytes or None,
+            mcu_flash_bytes=config.mcu_flash_bytes or None,
+        )
         figures[mode] = {**exported, **measured}
         print(
             f"[kdkeras] {mode}: {measured['size_bytes']} bytes, accuracy {measured['accuracy']:.4f}, "
             f"median latency {measured['latency_ms']['median']:.3f} ms"
         )
+        if "tflm" in measured:
+            print(f"[kdkeras] {tflm_line(mode, measured['tflm'])}")
+        if "mcu" in measured:
+            print(f"[kdkeras] {budget_line(measured['mcu'], f'the {mode} student')}")
     return figures

@@ -71,6 +71,7 @@ CSV_COLUMNS = [
     "uses_shared_teacher", "models_trained", "train_seconds", "shared_teacher_seconds", "total_seconds",
     "images_forward", "images_backward", "teacher_forward_images", "train_flops", "total_train_flops",
     "student_params", "student_flops", "int8_size_bytes", "int8_accuracy", "int8_latency_ms",
+    "int8_arena_bytes", "int8_flash_bytes",
     "step2_examples", "images_by_network", "model_accuracies", "run_dir",
 ]
 
@@ -249,12 +250,28 @@ def plan_from_flags(values):
 # --- running --------------------------------------------------------------------------------------------------
 
 
-def load_results(run_dir):
-    path = os.path.join(run_dir, "results.json")
+def load_results(run_dir, name="results.json"):
+    path = os.path.join(run_dir, name)
     if not os.path.exists(path):
         return None
     with open(path) as f:
         return json.load(f)
+
+
+def measure_footprint(run_dir):
+    """The int8 student's TensorFlow Lite Micro arena and flash, measured once into `tflm_footprint.json`."""
+    record = os.path.join(run_dir, "tflm_footprint.json")
+    tflite = os.path.join(run_dir, "student_int8.tflite")
+    if os.path.exists(record) or not os.path.exists(tflite):
+        return
+    import edge
+
+    try:
+        footprint = edge.tflm_footprint(tflite)
+    except UsageError as error:  # an operator TFLM lacks: the columns stay empty, the study goes on
+        print(f"[compare] TFLM: {tflite}: {error}", flush=True)
+        return
+    io.write_json_atomic(record, {k: footprint[k] for k in ("arena_bytes", "arena_tried_bytes", "flash_bytes")})
 
 
 def run_all(plan):
@@ -266,6 +283,8 @@ def run_all(plan):
         prefix = f"[compare] run {index}/{len(runs)}: {label}"
         if load_results(config.output_dir) is not None:
             print(f"{prefix}: finished earlier, skipped ({config.output_dir})", flush=True)
+            if name is not None and plan.edge == "on":
+                measure_footprint(config.output_dir)
             continue
         if config.teacher_checkpoint and not os.path.isfile(config.teacher_checkpoint):
             print(f"{prefix}: not run, the shared teacher {config.teacher_checkpoint} is missing", flush=True)
@@ -284,6 +303,8 @@ def run_all(plan):
         finally:
             _clear_session()
         print(f"{prefix}: done in {time.perf_counter() - t0:.1f} s", flush=True)
+        if name is not None and plan.edge == "on":
+            measure_footprint(config.output_dir)
         write_summary(plan)
     write_summary(plan)
     print(f"[compare] {len(runs) - len(failed)} of {len(runs)} runs finished ({time.perf_counter() - start:.1f} s this time); "
@@ -335,6 +356,7 @@ def collect(plan):
         teacher = payload.get("teacher") or {}
         student = payload["student"]
         int8 = (payload.get("edge") or {}).get("int8") or {}
+        footprint = load_results(run_dir, "tflm_footprint.json") or {}
         row = {
             "method": name,
             "seed": seed,
@@ -355,6 +377,8 @@ def collect(plan):
             "int8_size_bytes": int8.get("size_bytes", ""),
             "int8_accuracy": int8.get("accuracy", ""),
             "int8_latency_ms": (int8.get("latency_ms") or {}).get("median", ""),
+            "int8_arena_bytes": footprint.get("arena_bytes", ""),
+            "int8_flash_bytes": footprint.get("flash_bytes", ""),
             "step2_examples": sum(
                 r.get("images_trained", 0) - r.get("epochs", 0) * payload["data"]["num_train"]
                 for r in payload["models"] if r.get("trained_by") == "WiseStudentDistiller"
@@ -462,13 +486,14 @@ def markdown(plan, rows, teachers, study, plots):
         ]
     lines += [
         "| method | student | n | accuracy % | per seed | Δ vs blkd (95% CI) | teacher % | models trained "
-        "| train s | train s with shared teacher | images fwd / bwd | int8 KiB | int8 acc % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| train s | train s with shared teacher | images fwd / bwd | int8 KiB | int8 acc % | TFLM arena KiB "
+        "| TFLM flash KiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in plan.all_methods:
         group = [r for r in rows if r["method"] == name]
         if not group:
-            lines.append(f"| {name} | (not run yet) |" + " |" * 11)
+            lines.append(f"| {name} | (not run yet) |" + " |" * 13)
             continue
         mean, std = mean_std(r["student_accuracy"] for r in group)
         delta, half, n_pairs = paired_difference(rows, name)
@@ -481,6 +506,8 @@ def markdown(plan, rows, teachers, study, plots):
         teacher_mean, _ = mean_std(r["teacher_accuracy"] for r in group)
         size, _ = mean_std(r["int8_size_bytes"] for r in group)
         int8_mean, _ = mean_std(r["int8_accuracy"] for r in group)
+        arena, _ = mean_std(r["int8_arena_bytes"] for r in group)
+        flash, _ = mean_std(r["int8_flash_bytes"] for r in group)
         lines.append("| " + " | ".join([
             name,
             ", ".join(sorted({r["student_arch"] for r in group})),
@@ -495,6 +522,8 @@ def markdown(plan, rows, teachers, study, plots):
             f"{_si(mean_std(r['images_forward'] for r in group)[0])} / {_si(mean_std(r['images_backward'] for r in group)[0])}",
             "–" if size is None else f"{size / 1024:.1f}",
             _pct(int8_mean),
+            "–" if arena is None else f"{arena / 1024:.1f}",
+            "–" if flash is None else f"{flash / 1024:.1f}",
         ]) + " |")
     if teachers:
         accuracies = [t["accuracy"] for t in teachers.values()]
@@ -502,7 +531,7 @@ def markdown(plan, rows, teachers, study, plots):
             f"| *shared teacher* | {next(iter(teachers.values()))['arch']} | {len(accuracies)} | "
             f"{_pct(mean_std(accuracies)[0])} ± {_pct(mean_std(accuracies)[1])} | "
             f"{', '.join(_pct(a) for a in accuracies)} | | | 1 per seed | "
-            f"{mean_std(t['seconds'] for t in teachers.values())[0]:.0f} | | | | |"
+            f"{mean_std(t['seconds'] for t in teachers.values())[0]:.0f} | | | | | | |"
         )
     diagnosed = [r for r in rows if r["diagnostics"]]
     if diagnosed:
@@ -544,6 +573,8 @@ def markdown(plan, rows, teachers, study, plots):
             if plan.recipe.teacher_checkpoint else "is trained once per seed (its own row)."),
         "- Images (`kdkeras.accounting`): a trained model passes its training images forward and backward "
         "(WSKD adds its step-2 examples); a frozen model passes the images it ran on, or once per teacher-cache fill.",
+        "- TFLM arena: the RAM TensorFlow Lite Micro's allocator takes for the int8 file's tensors (measured on "
+        "this host with 64-bit pointers); TFLM flash: the file's bytes, which stay in flash.",
         "- int8: full-integer TFLite export of the final student, accuracy on the whole test split in LiteRT"
         + (" (not measured here: `--edge=off`)." if plan.edge == "off" else "."),
         "",
