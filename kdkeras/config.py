@@ -91,6 +91,12 @@ class TrainConfig:
     export: Tuple[str, ...] = _field(
         (), "edge export modes after training, comma-separated (e.g. int8,float16)", semantic=False
     )
+    backup_every: str = _field(
+        "5m",
+        "how often a model in training is backed up, so a killed run loses at most that: minutes (5m), "
+        "seconds (90s), batches (200) or epoch; a run started again resumes at the backup's batch",
+        semantic=False,
+    )
     verbose: int = _field(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch", semantic=False)
 
     def validate(self):
@@ -154,6 +160,9 @@ class TrainConfig:
             "--teacher_cache=on: with --augment the teacher's input changes every epoch, so its logits cannot be "
             "cached; use auto or off",
         )
+        from kdkeras.pipelines.backup import parse_interval
+
+        parse_interval(self.backup_every)
         check(self.verbose in (0, 1, 2), f"--verbose={self.verbose}: expected 0, 1 or 2")
         if self.method == "gskd":
             check(len(self.stages) >= 1, "--stages: gskd needs at least one stage, e.g. --stages=resnet8,resnet14")

@@ -103,6 +103,8 @@ def _train_claimed(config, strategy, splits, chief, start):
         if roles["student"] != "student":
             io.replace_atomic(os.path.join(config.output_dir, "student.keras"), lambda tmp: shutil.copyfile(final, tmp))
         io.write_json_atomic(os.path.join(config.output_dir, "results.json"), payload)
+    # Every model is saved now: the backups of this process's models are no longer needed.
+    shutil.rmtree(os.path.join(config.output_dir, "backup"), ignore_errors=True)
     teacher_text = f"teacher {payload['teacher']['test_accuracy']:.4f}, " if payload["teacher"] else ""
     print(
         f"[kdkeras] {config.method} on {config.dataset}: {teacher_text}"

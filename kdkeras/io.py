@@ -26,7 +26,8 @@ def replace_atomic(path, write):
             permission): one line naming `path`, whose previous version is
             intact.
     """
-    suffix = os.path.splitext(path)[1]
+    name = os.path.basename(path)
+    suffix = "." + name.split(".", 1)[1] if "." in name else ""  # `.weights.h5` as Keras requires
     temporary = None
     try:
         temporary = _temporary_beside(path, suffix)

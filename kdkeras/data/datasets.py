@@ -70,6 +70,28 @@ class Splits:
         examples = tf.data.Dataset.zip((self.train_examples, cached)).map(attach)
         return training_batches(examples, self.batch_size, False, self.seed, self.shuffle_buffer)
 
+    def epoch_batches(self, epoch, precomputed=None, skip_batches=0):
+        """The training batches of (0-based) `epoch`, optionally with cached model outputs.
+
+        What a run trains on: an epoch's order depends on the seed and the
+        epoch alone (`epoch_batches`), so a run resumed at batch
+        `skip_batches` of `epoch` goes on with the very batches an
+        uninterrupted one would see.
+        """
+        examples, augment = self.train_examples, self.augment
+        if precomputed:
+            names = sorted(precomputed)
+            cached = tf.data.Dataset.from_tensor_slices(tuple(precomputed[n] for n in names))
+
+            def attach(example, outputs):
+                (images, label) = example
+                inputs = {"images": images}
+                inputs.update(zip(names, outputs))
+                return inputs, label
+
+            examples, augment = tf.data.Dataset.zip((examples, cached)).map(attach), False
+        return epoch_batches(examples, self.batch_size, augment, self.seed, self.shuffle_buffer, epoch, skip_batches)
+
 
 def _from_arrays(x, y):
     return tf.data.Dataset.from_tensor_slices((x, y))
@@ -255,6 +277,33 @@ def load(
         normalization=NORMALIZATION.get(base_name),
     )
     return Splits(train=train, test=test, info=info, validation=validation, train_examples=examples, batch_size=batch_size, augment=augment, seed=seed, shuffle_buffer=min(shuffle_buffer, num_train))
+
+
+def epoch_batches(examples, batch_size, augment, seed, shuffle_buffer, epoch, skip_batches=0):
+    """Epoch `epoch` of shuffled, optionally augmented batches of `(x, y)` examples.
+
+    The shuffle's seed is made of `seed` and `epoch`, and each example's
+    augmentation is seeded by both and its index, so the batches do not
+    depend on what ran before in the process; the first `skip_batches` are
+    left out (a run resumed mid-epoch).
+    """
+    epoch_seed = seed * 1_000_003 + epoch
+    order = examples.enumerate().shuffle(shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+    order = order.skip(skip_batches * batch_size)
+    if augment:
+        order = order.map(lambda index, example: augment_seeded(example, tf.stack([tf.constant(epoch_seed, tf.int64), index])))
+    else:
+        order = order.map(lambda index, example: example)
+    return order.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def augment_seeded(example, seed):
+    """`augment_cifar` drawing from `seed` (two integers) instead of the global generator."""
+    image, label = example
+    height, width, channels = image.shape
+    padded = tf.pad(image, [[4, 4], [4, 4], [0, 0]])
+    image = tf.image.stateless_random_crop(padded, [height, width, channels], seed=seed)
+    return tf.image.stateless_random_flip_left_right(image, seed=seed + 1), label
 
 
 def training_batches(examples, batch_size, augment, seed, shuffle_buffer):

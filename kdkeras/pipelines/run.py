@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from kdkeras import io, models, optimizers
 from kdkeras.errors import TrainingError, UsageError
+from kdkeras.pipelines.backup import Backup
 from kdkeras.pipelines.strategy_fit import fit_with_strategy_run
 
 
@@ -66,6 +67,14 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
+class _EndEpoch(keras.callbacks.Callback):
+    """Ends `fit` after one epoch: `Run._fit` gives each epoch its own batches, and
+    `fit(epochs=N, initial_epoch=k)` still shows "Epoch k+1/N"."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = True
+
+
 def logits_of(model, dataset):
     """The model's logits for every `(pixels, label)` of `dataset`, in order.
 
@@ -105,6 +114,7 @@ class Run:
         self.models = {}
         self.keys = {}  # role -> model key (`model_key`), for the keys of the models that learn from it
         self.steps_per_epoch = math.ceil(splits.info.num_train / config.batch_size)
+        self.resumption = {}  # role -> how this invocation began it: loaded, resumed or started
 
     def path(self, *parts):
         return os.path.join(self.output_dir, *parts)
@@ -194,9 +204,11 @@ class Run:
             record = json.load(f)
         with self.strategy.scope():
             model = keras.models.load_model(model_path, compile=False)
+        record["resumption"] = {"state": "loaded", "model": model_path}
         self.records.append(record)
         self.models[role] = model
         self.keys[role] = record.get("model_key", role)
+        shutil.rmtree(self.path("backup", role), ignore_errors=True)  # left by a kill after it was saved
         print(f"[kdkeras] {role}: finished earlier, loaded {model_path} (test accuracy {record['test_accuracy']:.4f})")
         return model
 
@@ -205,47 +217,85 @@ class Run:
         """Whether the strategy spans several workers (Keras `fit` cannot drive it)."""
         return isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
-    def _callbacks(self, role, stop_at_accuracy):
-        # Every worker keeps its own backup, so a restarted worker resumes;
-        # only the chief writes logs and files of record.
-        worker = "" if self.chief else f"worker{self.strategy.cluster_resolver.task_id}"
-        callbacks = [
-            StopOnNonFiniteLoss(role, self.output_dir),
-            keras.callbacks.BackupAndRestore(self.path("backup", role, worker)),
-        ]
+    def _callbacks(self, role, stop_at_accuracy, backup):
+        # Only the chief writes logs and files of record; every worker keeps its own backup.
+        # The backup comes after the callbacks that stop training, so it records their stop.
+        callbacks = [StopOnNonFiniteLoss(role, self.output_dir)]
+        if stop_at_accuracy is not None:
+            callbacks.append(StopAtAccuracy(stop_at_accuracy))
+        callbacks.append(backup)
         if self.chief:
             callbacks.append(keras.callbacks.TensorBoard(self.path("logs", role)))
             callbacks.append(keras.callbacks.CSVLogger(self.path(f"{role}_history.csv"), append=True))
-        if stop_at_accuracy is not None:
-            callbacks.append(StopAtAccuracy(stop_at_accuracy))
         return callbacks
 
-    def _fit(self, role, trainable, train_data, epochs, stop_at_accuracy=None):
+    def _backup(self, role):
+        """The model's `Backup`: `--backup_every`, except per epoch for a time under multi-worker.
+
+        Workers decide a time-based backup each by its own clock, so they
+        could resume from different batches; a batch count is the same on all.
+        """
+        worker = "" if self.chief else f"worker{self.strategy.cluster_resolver.task_id}"
+        every = self.config.backup_every
+        backup = Backup(self.path("backup", role, worker), every, self.steps_per_epoch)
+        if self.multi_worker and backup.kind == "seconds":
+            print(f"[kdkeras] --backup_every={every}: multi-worker runs back up by batches or epochs; backing up every epoch")
+            backup = Backup(backup.directory, "epoch", self.steps_per_epoch)
+        return backup
+
+    def _resume_point(self, role, backup, epochs):
+        """Where training of `role` begins, `(epoch, batch, stopped)`, said in words and kept for the record."""
+        state = backup.latest()
+        if state is None:
+            self.resumption[role] = {"state": "started"}
+            print(f"[kdkeras] {role}: started (no backup in {backup.directory})")
+            return 0, 0, False
+        epoch, batch = state["epoch"], state["batch"]
+        self.resumption[role] = {"state": "resumed", "epoch": epoch + 1, "batch": batch, "backup": state["weights"]}
+        where = f"after batch {batch}/{self.steps_per_epoch} of epoch {epoch + 1}/{epochs}" if batch else f"at epoch {epoch + 1}/{epochs}"
+        if epoch >= epochs or state.get("stopped"):
+            where = f"after its last epoch ({epoch}/{epochs})"
+        print(f"[kdkeras] {role}: resumed {where} from the backup {state['weights']}")
+        backup.restore_on_train_begin(state)
+        return epoch, batch, bool(state.get("stopped"))
+
+    def _fit(self, role, trainable, epoch_batches, epochs, stop_at_accuracy=None):
+        """Trains `trainable` epoch by epoch on `epoch_batches(epoch, skip_batches=...)`; returns `(epochs, seconds)`.
+
+        One `fit` per epoch, each on that epoch's own batches, so a run
+        resumed from a mid-epoch backup trains on the batches an
+        uninterrupted run would (`Splits.epoch_batches`).
+        """
+        backup = self._backup(role)
+        first, skip, stopped = self._resume_point(role, backup, epochs)
         print(f"[kdkeras] training {role} for up to {epochs} epochs")
-        callbacks = self._callbacks(role, stop_at_accuracy)
-        validation = self.splits.validation
+        callbacks = self._callbacks(role, stop_at_accuracy, backup)
         start = time.perf_counter()
+        if stopped or first >= epochs:
+            # The backup holds the finished training: restore it, train no further.
+            self._fit_one(trainable, epoch_batches(0).take(1), first, first, callbacks, 1)
+            return first, time.perf_counter() - start
+        callbacks.append(_EndEpoch())
+        for epoch in range(first, epochs):
+            at = skip if epoch == first else 0
+            backup.offset = at
+            self._fit_one(trainable, epoch_batches(epoch, skip_batches=at), epoch, epochs, callbacks, self.steps_per_epoch - at)
+            if any(getattr(c, "stopped_epoch", None) for c in callbacks):
+                return epoch + 1, time.perf_counter() - start
+        return epochs, time.perf_counter() - start
+
+    def _fit_one(self, trainable, batches, epoch, epochs, callbacks, steps):
+        """One epoch (`epoch`, 0-based) of `fit`, or of the multi-worker loop Keras `fit` cannot run."""
         if self.multi_worker:
-            history = fit_with_strategy_run(
-                trainable,
-                train_data,
-                self.strategy,
-                epochs=epochs,
-                callbacks=callbacks,
-                verbose=self.config.verbose,
-                steps_per_epoch=self.steps_per_epoch,
+            fit_with_strategy_run(
+                trainable, batches, self.strategy, epochs=epochs, initial_epoch=epoch,
+                callbacks=callbacks, verbose=self.config.verbose, steps_per_epoch=steps,
             )
         else:
-            history = trainable.fit(
-                train_data,
-                epochs=epochs,
-                validation_data=validation,
-                callbacks=callbacks,
-                verbose=self.config.verbose,
+            trainable.fit(
+                batches, epochs=epochs, initial_epoch=epoch, validation_data=self.splits.validation, shuffle=False,
+                callbacks=callbacks, verbose=self.config.verbose,
             )
-        seconds = time.perf_counter() - start
-        # History numbers epochs from the start even when BackupAndRestore resumed mid-way.
-        return (history.epoch[-1] + 1 if history.epoch else epochs), seconds
 
     def _record(self, role, model, seconds, epochs, extra=None):
         """A model's line in `results.json`: its size, cost and test accuracy."""
@@ -258,6 +308,8 @@ class Run:
             "train_seconds": round(seconds, 3),
             "epochs": epochs,
         }
+        if role in self.resumption:
+            record["resumption"] = self.resumption[role]
         record.update(extra or {})
         return record
 
@@ -306,7 +358,7 @@ class Run:
                 metrics=["accuracy"],
                 jit_compile=self.config.jit_compile,
             )
-        epochs_trained, seconds = self._fit(role, model, self.splits.training_batches_with(), epochs, stop_at_accuracy)
+        epochs_trained, seconds = self._fit(role, model, self.splits.epoch_batches, epochs, stop_at_accuracy)
         return self.finish(role, model, epochs_trained, seconds, {"trained_by": "labels"}, key=key)
 
     @property
@@ -322,7 +374,7 @@ class Run:
         """Training batches carrying the logits of the `frozen` models, computed once."""
         examples = self.splits.train_examples.batch(self.config.batch_size)
         logits = {name: logits_of(model, examples) for name, model in frozen.items()}
-        return self.splits.training_batches_with(logits)
+        return lambda epoch, skip_batches=0: self.splits.epoch_batches(epoch, logits, skip_batches)
 
     def distill(self, role, arch, make_distiller, epochs, teachers=(), frozen=None):
         """Trains `arch` through `make_distiller(student)`, or loads it if finished.
@@ -363,7 +415,7 @@ class Run:
                 optimizer=self.make_optimizer(epochs), metrics=["accuracy"], jit_compile=self.config.jit_compile
             )
         extra = {"trained_by": type(distiller).__name__, "taught_by": list(teachers), "teacher_cache": False}
-        train_data = self.splits.training_batches_with()
+        train_data = self.splits.epoch_batches
         cached = bool(frozen) and self.caching
         if cached:
             start = time.perf_counter()
