@@ -20,7 +20,8 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
 
 
 def start(*args):
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=ENV, **pipes)
 
 
 def wait_for(condition, timeout=300):
@@ -81,7 +82,8 @@ def test_tune_uses_output_dir_as_its_directory_and_refuses_two_names_for_it(tmp_
     try:
         tune.FLAGS(flags + [f"--output_dir={tmp_path / 'x'}"])
         _, options = tune.from_flags(tune.FLAGS)
-        assert options.tune_dir == str(tmp_path / "x") and options.best_output_dir == str(tmp_path / "x" / "best")
+        assert options.tune_dir == str(tmp_path / "x")
+        assert options.best_output_dir == str(tmp_path / "x" / "best")
         tune.FLAGS.unparse_flags()
         tune.FLAGS(flags + [f"--output_dir={tmp_path / 'x'}", f"--tune_dir={tmp_path / 'y'}"])
         with pytest.raises(UsageError, match="both name the search's directory; give one"):
