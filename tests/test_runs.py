@@ -78,7 +78,8 @@ def test_a_claim_left_by_a_killed_process_is_taken_over_saying_whose(tmp_path, c
 def test_tune_uses_output_dir_as_its_directory_and_refuses_two_names_for_it(tmp_path):
     from kdkeras import tune
 
-    flags = ["kdkeras.tune", "--method=blkd", "--dataset=mnist_sample", "--teacher=plain2", "--student=plain2", "--validation_fraction=0.1"]
+    flags = ["kdkeras.tune", "--method=blkd", "--dataset=mnist_sample", "--teacher=plain2", "--student=plain2"]
+    flags.append("--validation_fraction=0.1")
     try:
         tune.FLAGS(flags + [f"--output_dir={tmp_path / 'x'}"])
         _, options = tune.from_flags(tune.FLAGS)
