@@ -39,7 +39,7 @@ def keras_model_path(splits, tmp_path_factory):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    model.fit(splits.training_batches_with(), epochs=FIXTURE_EPOCHS, verbose=0)
+    model.fit(splits.train, epochs=FIXTURE_EPOCHS, verbose=0)
     path = str(tmp_path_factory.mktemp("model") / "student.keras")
     model.save(path)
     return path

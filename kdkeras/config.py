@@ -107,6 +107,12 @@ class TrainConfig:
     mcu_flash_bytes: int = _field(
         0, "a microcontroller's flash, held against each --export file's bytes (0: no budget)", semantic=False
     )
+    backup_every: str = _field(
+        "5m",
+        "how often a model in training is backed up, so a killed run loses at most that: minutes (5m), "
+        "seconds (90s), batches (200) or epoch; a run started again resumes at the backup's batch",
+        semantic=False,
+    )
     verbose: int = _field(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch", semantic=False)
 
     def validate(self):
@@ -165,6 +171,9 @@ class TrainConfig:
             self.teacher_cache in TEACHER_CACHE,
             f"--teacher_cache={self.teacher_cache}: expected one of {', '.join(TEACHER_CACHE)}",
         )
+        from kdkeras.pipelines.backup import parse_interval
+
+        parse_interval(self.backup_every)
         check(self.verbose in (0, 1, 2), f"--verbose={self.verbose}: expected 0, 1 or 2")
         if self.method == "gskd":
             check(len(self.stages) >= 1, "--stages: gskd needs at least one stage, e.g. --stages=resnet8,resnet14")

@@ -4,13 +4,14 @@
 `tools/compare.py` call it (and `prepare`) directly.
 """
 
+import contextlib
 import dataclasses
 import os
 import shutil
 import time
 
 from kdkeras import io
-from kdkeras.run_directory import check_settings
+from kdkeras.run_directory import check_settings, claim
 
 __all__ = ["prepare", "train", "results_payload", "export_student"]
 
@@ -61,6 +62,7 @@ def results_payload(config, run, roles, info, seconds):
         "teacher_epochs": config.teacher_epochs,
         "train_seconds": round(sum(r["train_seconds"] for r in run.records), 3),
         "wall_seconds": round(seconds, 3),
+        "resumption": {record["role"]: record.get("resumption") for record in run.records},
         "flags": config.as_dict(),
     }
     if roles.get("new_teacher"):
@@ -69,13 +71,24 @@ def results_payload(config, run, roles, info, seconds):
 
 
 def train(config):
-    """Runs one experiment for a validated `config`; returns the results dict."""
+    """Runs one experiment for a validated `config`; returns the results dict.
+
+    The chief claims `output_dir` for the whole run (`run_directory.claim`):
+    a second process on it ends at once with a `UsageError`; the other
+    workers of a multi-worker run are part of this run and do not claim.
+    """
     from kdkeras.distribute import is_chief
-    from kdkeras.pipelines import Run, registry
 
     start = time.perf_counter()
     strategy, splits = prepare(config)
     chief = is_chief(strategy)
+    with claim(config.output_dir) if chief else contextlib.nullcontext():
+        return _train_claimed(config, strategy, splits, chief, start)
+
+
+def _train_claimed(config, strategy, splits, chief, start):
+    from kdkeras.pipelines import Run, registry
+
     os.makedirs(config.output_dir, exist_ok=True)
     if chief:
         check_settings(config.output_dir, config.semantic_dict())
@@ -90,6 +103,8 @@ def train(config):
         if roles["student"] != "student":
             io.replace_atomic(os.path.join(config.output_dir, "student.keras"), lambda tmp: shutil.copyfile(final, tmp))
         io.write_json_atomic(os.path.join(config.output_dir, "results.json"), payload)
+    # Every model is saved now: the backups of this process's models are no longer needed.
+    shutil.rmtree(os.path.join(config.output_dir, "backup"), ignore_errors=True)
     teacher_text = f"teacher {payload['teacher']['test_accuracy']:.4f}, " if payload["teacher"] else ""
     print(
         f"[kdkeras] {config.method} on {config.dataset}: {teacher_text}"

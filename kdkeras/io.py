@@ -4,6 +4,8 @@ import json
 import os
 import tempfile
 
+from kdkeras.errors import TrainingError
+
 
 def _temporary_beside(path, suffix):
     directory = os.path.dirname(os.path.abspath(path))
@@ -18,16 +20,31 @@ def replace_atomic(path, write):
 
     The rename is atomic on POSIX, so `path` holds either its old content or
     the complete new one, never a part.
+
+    Raises:
+        TrainingError: the write failed for the system (a full disk, no
+            permission): one line naming `path`, whose previous version is
+            intact.
     """
-    suffix = os.path.splitext(path)[1]
-    temporary = _temporary_beside(path, suffix)
+    name = os.path.basename(path)
+    suffix = "." + name.split(".", 1)[1] if "." in name else ""  # `.weights.h5` as Keras requires
+    temporary = None
     try:
+        temporary = _temporary_beside(path, suffix)
         write(temporary)
         os.replace(temporary, path)
+    except OSError as error:
+        _remove(temporary)
+        kept = "its previous version is kept" if os.path.exists(path) else "nothing was written there"
+        raise TrainingError(f"could not write {path}: {error.strerror or error}; {kept}") from error
     except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        _remove(temporary)
         raise
+
+
+def _remove(temporary):
+    if temporary and os.path.exists(temporary):
+        os.remove(temporary)
 
 
 def write_json_atomic(path, payload):

@@ -36,13 +36,10 @@ def numpy_view(image, view):
     return crop[:, ::-1] if flip else crop
 
 
-def epochs_of_batches(splits, rows, epochs):
-    """Every batch of `epochs` epochs, driven as Keras drives them (callback, then a new iterator)."""
-    callback = teacher_cache.EpochViews(splits, rows.values())
-    pipeline = splits.training_batches_with(rows)
+def epochs_of_batches(splits, cached, epochs):
+    """Every batch of `epochs` epochs, as a run trains on them."""
     for epoch in range(epochs):
-        callback.on_epoch_begin(epoch)
-        yield epoch, list(pipeline)
+        yield epoch, list(splits.epoch_batches(epoch, cached))
 
 
 def test_cached_logits_are_the_models_output_for_the_very_pixels_seen(tmp_path):
@@ -50,9 +47,8 @@ def test_cached_logits_are_the_models_output_for_the_very_pixels_seen(tmp_path):
     model = make_model()
     cache = teacher_cache.open_or_fill(model, splits, 3, str(tmp_path), batch_size=16)
     assert cache.filled and cache.table.shape == (3, NUM_TRAIN, CLASSES) and cache.table.dtype == np.float32
-    rows = {"teacher_logits": teacher_cache.EpochRows(cache)}
     worst, views_by_epoch = 0.0, []
-    for epoch, batches in epochs_of_batches(splits, rows, 3):
+    for epoch, batches in epochs_of_batches(splits, {"teacher_logits": cache.table}, 3):
         seen = []
         for inputs, _ in batches:
             direct = model(inputs["images"], training=False).numpy()
@@ -133,13 +129,3 @@ def test_a_stale_or_damaged_cache_is_refilled_not_used(tmp_path, capsys, damage)
     out = capsys.readouterr().out
     assert again.filled and "not using the cache" in out and out.count("\n") == 2
     np.testing.assert_allclose(again.table, expected, atol=1e-6)
-
-
-def test_rows_of_another_epoch_are_refused(tmp_path):
-    splits, _ = make_splits()
-    cache = teacher_cache.open_or_fill(make_model(), splits, 2, str(tmp_path))
-    rows = teacher_cache.EpochRows(cache)
-    pipeline = splits.training_batches_with({"teacher_logits": rows})
-    splits.epoch.assign(1)  # the epoch moved on but the rows were not loaded
-    with pytest.raises(tf.errors.InvalidArgumentError, match="another epoch"):
-        next(iter(pipeline))

@@ -17,7 +17,7 @@ student for tfkd_self and rekd; the early-stopped teacher of dekd) is trained
 once, in `tune_dir/teacher`, or loaded from `--teacher_checkpoint`, and
 shared by every trial.
 
-Files in `--tune_dir`:
+Files in `--tune_dir` (or `--output_dir`: either names the search's directory):
 
 - `search/`: keras-tuner's project (oracle state and one `trial_*` per
   trial); run the same command again and an interrupted search resumes
@@ -41,7 +41,7 @@ from absl import app, flags  # noqa: E402
 from kdkeras import cli, config as train_config, experiment, io  # noqa: E402
 from kdkeras.errors import TrainingError, UsageError, check  # noqa: E402
 from kdkeras.pipelines import METHODS, Run, methods, registry  # noqa: E402
-from kdkeras.run_directory import check_settings  # noqa: E402
+from kdkeras.run_directory import check_settings, claim  # noqa: E402
 
 TUNERS = ("random", "bayesian", "hyperband")
 OBJECTIVE = "val_accuracy"
@@ -52,7 +52,7 @@ _NOT_SEMANTIC = train_config.NOT_SEMANTIC + ("max_trials",)
 train_config.define_flags()  # every kdkeras.train flag: the recipe
 flags.DEFINE_enum("tuner", "random", list(TUNERS), "keras-tuner oracle: random, bayesian or hyperband")
 flags.DEFINE_integer("max_trials", 10, "trials of the search (with hyperband: the most it runs)")
-flags.DEFINE_string("tune_dir", "", "the search's directory (default runs/tune/<method>)")
+flags.DEFINE_string("tune_dir", "", "the search's directory (default --output_dir if given, else runs/tune/<method>)")
 flags.DEFINE_list("knobs", [], "knobs to search, comma-separated (default: all of the method's); the others keep their flag value")
 flags.DEFINE_multi_string(
     "assistant_choices",
@@ -396,7 +396,16 @@ def make_tuner(search):
 
 
 def tune(config, options):
-    """Runs (or resumes) the search; returns the content of best.json."""
+    """Runs (or resumes) the search; returns the content of best.json.
+
+    The search claims `tune_dir` while it runs (`run_directory.claim`), so a
+    second search there ends at once naming this one.
+    """
+    with claim(options.tune_dir, flag="--tune_dir", what="search"):
+        return _search(config, options)
+
+
+def _search(config, options):
     import keras_tuner
 
     search = Search(config, options)
@@ -438,13 +447,27 @@ def from_flags(values):
     options = TuneOptions(
         tuner=values.tuner,
         max_trials=values.max_trials,
-        tune_dir=values.tune_dir,
         knobs=tuple(k.strip() for k in values.knobs if k.strip()),
         assistant_choices=tuple(c.strip() for c in values.assistant_choices),
         hyperband_factor=values.hyperband_factor,
-        best_output_dir=values.output_dir if values["output_dir"].present else "",
+        tune_dir=_tune_dir(values),
     )
     return config, options.validate(config)
+
+
+def _tune_dir(values):
+    """The search's directory: `--tune_dir`, or `--output_dir` (the one flag `kdkeras.train` users know).
+
+    Both at once would leave one unused, so that is refused; best.flags
+    always trains into `<tune_dir>/best`.
+    """
+    if values["output_dir"].present:
+        check(
+            not values["tune_dir"].present,
+            f"--output_dir={values.output_dir} and --tune_dir={values.tune_dir}: both name the search's directory; give one",
+        )
+        return values.output_dir
+    return values.tune_dir
 
 
 @cli.run

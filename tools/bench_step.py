@@ -117,7 +117,7 @@ def build_variants(x, y, teacher_arch, student_arch, batch_size):
 
     alone = student()
     alone.compile(sgd(), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    variants = {"student": (alone, plain, [])}
+    variants = {"student": (alone, lambda epoch: plain)}
     for name, make, data in (
         ("blkd", lambda: kdkeras.Distiller(student(), teacher), plain),
         ("blkd_cached", lambda: kdkeras.Distiller(student(), teacher), cached),
@@ -125,7 +125,7 @@ def build_variants(x, y, teacher_arch, student_arch, batch_size):
     ):
         model = make()
         model.compile(optimizer=sgd(), metrics=["accuracy"])
-        variants[name] = (model, data, [])
+        variants[name] = (model, lambda epoch, data=data: data)
     return variants, teacher, student, sgd
 
 
@@ -142,16 +142,15 @@ def add_augmented(variants, x, y, teacher, student, sgd, batch_size, epochs, cac
     examples = tf.data.Dataset.from_tensor_slices((x.astype("float32"), y)).cache()
     splits = Splits(train=None, test=None, info=info, train_examples=examples, batch_size=batch_size, augment=True, seed=0, shuffle_buffer=len(y))
     cache = teacher_cache.open_or_fill(teacher, splits, epochs, cache_dir)
-    rows = teacher_cache.EpochRows(cache)
     alone = student()
     alone.compile(sgd(), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    variants["student_aug"] = (alone, splits.training_batches_with(), [teacher_cache.EpochViews(splits)])
+    variants["student_aug"] = (alone, splits.epoch_batches)
     blkd = kdkeras.Distiller(student(), teacher)
     blkd.compile(optimizer=sgd(), metrics=["accuracy"])
-    variants["blkd_aug"] = (blkd, splits.training_batches_with(), [teacher_cache.EpochViews(splits)])
+    variants["blkd_aug"] = (blkd, splits.epoch_batches)
     cached = kdkeras.Distiller(student(), teacher)
     cached.compile(optimizer=sgd(), metrics=["accuracy"])
-    variants["blkd_aug_cached"] = (cached, splits.training_batches_with({"teacher_logits": rows}), [teacher_cache.EpochViews(splits, [rows])])
+    variants["blkd_aug_cached"] = (cached, lambda epoch: splits.epoch_batches(epoch, {"teacher_logits": cache.table}))
     return {"fill_seconds": cache.seconds, "fill_images": epochs * len(y), "fill_images_per_second": epochs * len(y) / max(cache.seconds, 1e-9), "bytes": cache.bytes}
 
 
@@ -173,15 +172,15 @@ def main(argv):
 
 def time_variants(variants):
     """Median-ready seconds per epoch of every variant, interleaved round after round."""
-    for model, data, callbacks in variants.values():
-        model.fit(data.take(2), epochs=1, verbose=0, callbacks=callbacks)  # trace and warm up
+    for model, batches_of in variants.values():
+        model.fit(batches_of(0).take(2), epochs=1, verbose=0)  # trace and warm up
     seconds = {name: [] for name in VARIANTS}
     for round_index in range(FLAGS.rounds):
         for name in VARIANTS:
-            model, data, callbacks = variants[name]
+            model, batches_of = variants[name]
             start = time.perf_counter()
-            # The epoch number picks the views (and the cache's rows): round r is epoch r of every variant.
-            model.fit(data, epochs=round_index + 1, initial_epoch=round_index, verbose=0, callbacks=callbacks)
+            # Round r is epoch r of every variant: its views, and the cache's rows of them.
+            model.fit(batches_of(round_index), epochs=1, verbose=0)
             seconds[name].append(time.perf_counter() - start)
             print(f"round {round_index + 1}/{FLAGS.rounds} {name}: {seconds[name][-1]:.2f} s", flush=True)
     return seconds

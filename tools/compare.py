@@ -49,6 +49,7 @@ from kdkeras import accounting, cli, experiment, io  # noqa: E402
 from kdkeras import config as train_config  # noqa: E402
 from kdkeras.errors import UsageError, check  # noqa: E402
 from kdkeras.pipelines import METHODS, registry  # noqa: E402
+from kdkeras.run_directory import claim  # noqa: E402
 
 EDGE_MODES = ("on", "off")
 
@@ -275,7 +276,16 @@ def measure_footprint(run_dir):
 
 
 def run_all(plan):
-    """Trains every run not finished yet; returns the labels of the runs that failed."""
+    """Trains every run not finished yet; returns the labels of the runs that failed.
+
+    The study claims `output_dir` while it runs (and each run its own
+    directory inside), so a second study there ends at once naming this one.
+    """
+    with claim(plan.output_dir, what="study"):
+        return _run_all(plan)
+
+
+def _run_all(plan):
     runs = plan.runs()
     start = time.perf_counter()
     failed = []

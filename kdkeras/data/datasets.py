@@ -47,45 +47,46 @@ class Splits:
     seed: int = 0
     shuffle_buffer: int = 10_000
 
-    epoch: tf.Variable = dataclasses.field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False, name="view_epoch"))
+    def epoch_batches(self, epoch, cached=None, skip_batches=0):
+        """The training batches of (0-based) `epoch`: what every run trains on.
 
-    def training_batches_with(self, precomputed=None):
-        """A new training pipeline, optionally with cached model outputs beside the pixels.
+        The epoch's order depends on the seed and the epoch alone, and with
+        augmentation example `i`'s view is `view_of(seed, epoch, i)`, so the
+        batches do not depend on what ran before in the process: a run
+        resumed at batch `skip_batches` goes on with the very batches an
+        uninterrupted one would see, and a teacher cache holds the logits of
+        exactly these views.
 
-        Each call starts the same sequence of per-epoch shuffles, so every
-        model of a run sees the same order whatever was trained before it
-        in the process. With augmentation, example `i`'s view in epoch `e`
-        is `view_of(seed, e, i)`, `e` being `self.epoch`, which the
-        training loop sets at the start of every epoch
-        (`kdkeras.teacher_cache.EpochViews`): a view is then the same in
-        every run of that seed, cached or not, and a resumed epoch sees the
-        views it would have seen. `precomputed` maps a name
-        (`"teacher_logits"`) to a `kdkeras.teacher_cache.EpochRows`: one row
-        per training example for the current epoch's views, in the order
-        of `train_examples`.
+        Args:
+            epoch: the epoch, from 0.
+            cached: `{name: table}`, a frozen model's logits for every
+                training example (`table[view, example]`, views by epoch
+                with augmentation, one view without): each batch then
+                carries its rows under `name` beside `"images"`.
+            skip_batches: batches of the epoch left out (already trained).
         """
-        precomputed = precomputed or {}
-        names = sorted(precomputed)
-        augment, seed, epoch = self.augment, self.seed, self.epoch
-        epoch.assign(0)  # as the rows of `precomputed` start; Keras may peek before the first epoch
+        view = epoch if self.augment else 0
+        rows = {name: tf.constant(np.asarray(table[view], dtype=np.float32)) for name, table in (cached or {}).items()}
+        augment, seed, names = self.augment, self.seed, sorted(rows)
+        epoch_seed = seed * 1_000_003 + epoch
+        order = self.train_examples.enumerate().shuffle(self.shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+        order = order.skip(skip_batches * self.batch_size)
 
-        def view(index, example):
+        def cut(index, example):
             images, label = example
-            current = epoch.read_value() if augment else tf.constant(0, tf.int64)
             if augment:
-                images = crop_flip(images, view_of(seed, current, index))
-            return images, label, index, current
+                images = crop_flip(images, view_of(seed, epoch, index))
+            return images, label, index
 
-        def attach(images, labels, indices, views):
+        def attach(images, labels, indices):
             if not names:
                 return images, labels
             inputs = {IMAGES: images}
             for name in names:
-                inputs[name] = precomputed[name].gather(indices, views[0])
+                inputs[name] = tf.gather(rows[name], indices)
             return inputs, labels
 
-        examples = self.train_examples.enumerate().shuffle(self.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        batches = examples.map(view, num_parallel_calls=tf.data.AUTOTUNE).batch(self.batch_size)
+        batches = order.map(cut, num_parallel_calls=tf.data.AUTOTUNE).batch(self.batch_size)
         return batches.map(attach).prefetch(tf.data.AUTOTUNE)
 
 

@@ -4,3 +4,5 @@ from kdkeras.pipelines import methods, registry
 from kdkeras.pipelines.run import Run, accuracy
 
 METHODS = registry.names()
+
+__all__ = ["METHODS", "Run", "accuracy", "methods", "registry"]

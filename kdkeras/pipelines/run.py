@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from kdkeras import io, models, optimizers, teacher_cache
 from kdkeras.errors import TrainingError, UsageError
+from kdkeras.pipelines.backup import Backup
 from kdkeras.pipelines.strategy_fit import fit_with_strategy_run
 
 
@@ -66,13 +67,12 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
-def logits_of(model, dataset):
-    """The model's logits for every `(pixels, label)` of `dataset`, in order.
+class _EndEpoch(keras.callbacks.Callback):
+    """Ends `fit` after one epoch: `Run._fit` gives each epoch its own batches, and
+    `fit(epochs=N, initial_epoch=k)` still shows "Epoch k+1/N"."""
 
-    A plain loop rather than `predict`, which, like `fit`, Keras cannot run
-    under a multi-worker strategy.
-    """
-    return np.concatenate([np.asarray(model(images, training=False)) for images, _ in dataset])
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = True
 
 
 def accuracy(model, dataset):
@@ -105,6 +105,7 @@ class Run:
         self.models = {}
         self.keys = {}  # role -> model key (`model_key`), for the keys of the models that learn from it
         self.steps_per_epoch = math.ceil(splits.info.num_train / config.batch_size)
+        self.resumption = {}  # role -> how this invocation began it: loaded, resumed or started
 
     def path(self, *parts):
         return os.path.join(self.output_dir, *parts)
@@ -194,9 +195,11 @@ class Run:
             record = json.load(f)
         with self.strategy.scope():
             model = keras.models.load_model(model_path, compile=False)
+        record["resumption"] = {"state": "loaded", "model": model_path}
         self.records.append(record)
         self.models[role] = model
         self.keys[role] = record.get("model_key", role)
+        shutil.rmtree(self.path("backup", role), ignore_errors=True)  # left by a kill after it was saved
         print(f"[kdkeras] {role}: finished earlier, loaded {model_path} (test accuracy {record['test_accuracy']:.4f})")
         return model
 
@@ -205,47 +208,85 @@ class Run:
         """Whether the strategy spans several workers (Keras `fit` cannot drive it)."""
         return isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
-    def _callbacks(self, role, stop_at_accuracy):
-        # Every worker keeps its own backup, so a restarted worker resumes;
-        # only the chief writes logs and files of record.
-        worker = "" if self.chief else f"worker{self.strategy.cluster_resolver.task_id}"
-        callbacks = [
-            StopOnNonFiniteLoss(role, self.output_dir),
-            keras.callbacks.BackupAndRestore(self.path("backup", role, worker)),
-        ]
+    def _callbacks(self, role, stop_at_accuracy, backup):
+        # Only the chief writes logs and files of record; every worker keeps its own backup.
+        # The backup comes after the callbacks that stop training, so it records their stop.
+        callbacks = [StopOnNonFiniteLoss(role, self.output_dir)]
+        if stop_at_accuracy is not None:
+            callbacks.append(StopAtAccuracy(stop_at_accuracy))
+        callbacks.append(backup)
         if self.chief:
             callbacks.append(keras.callbacks.TensorBoard(self.path("logs", role)))
             callbacks.append(keras.callbacks.CSVLogger(self.path(f"{role}_history.csv"), append=True))
-        if stop_at_accuracy is not None:
-            callbacks.append(StopAtAccuracy(stop_at_accuracy))
         return callbacks
 
-    def _fit(self, role, trainable, train_data, epochs, stop_at_accuracy=None, cached_rows=()):
+    def _backup(self, role):
+        """The model's `Backup`: `--backup_every`, except per epoch for a time under multi-worker.
+
+        Workers decide a time-based backup each by its own clock, so they
+        could resume from different batches; a batch count is the same on all.
+        """
+        worker = "" if self.chief else f"worker{self.strategy.cluster_resolver.task_id}"
+        every = self.config.backup_every
+        backup = Backup(self.path("backup", role, worker), every, self.steps_per_epoch)
+        if self.multi_worker and backup.kind == "seconds":
+            print(f"[kdkeras] --backup_every={every}: multi-worker runs back up by batches or epochs; backing up every epoch")
+            backup = Backup(backup.directory, "epoch", self.steps_per_epoch)
+        return backup
+
+    def _resume_point(self, role, backup, epochs):
+        """Where training of `role` begins, `(epoch, batch, stopped)`, said in words and kept for the record."""
+        state = backup.latest()
+        if state is None:
+            self.resumption[role] = {"state": "started"}
+            print(f"[kdkeras] {role}: started (no backup in {backup.directory})")
+            return 0, 0, False
+        epoch, batch = state["epoch"], state["batch"]
+        self.resumption[role] = {"state": "resumed", "epoch": epoch + 1, "batch": batch, "backup": state["weights"]}
+        where = f"after batch {batch}/{self.steps_per_epoch} of epoch {epoch + 1}/{epochs}" if batch else f"at epoch {epoch + 1}/{epochs}"
+        if epoch >= epochs or state.get("stopped"):
+            where = f"after its last epoch ({epoch}/{epochs})"
+        print(f"[kdkeras] {role}: resumed {where} from the backup {state['weights']}")
+        backup.restore_on_train_begin(state)
+        return epoch, batch, bool(state.get("stopped"))
+
+    def _fit(self, role, trainable, epoch_batches, epochs, stop_at_accuracy=None):
+        """Trains `trainable` epoch by epoch on `epoch_batches(epoch, skip_batches=...)`; returns `(epochs, seconds)`.
+
+        One `fit` per epoch, each on that epoch's own batches, so a run
+        resumed from a mid-epoch backup trains on the batches an
+        uninterrupted run would (`Splits.epoch_batches`).
+        """
+        backup = self._backup(role)
+        first, skip, stopped = self._resume_point(role, backup, epochs)
         print(f"[kdkeras] training {role} for up to {epochs} epochs")
-        callbacks = [teacher_cache.EpochViews(self.splits, cached_rows)] + self._callbacks(role, stop_at_accuracy)
-        validation = self.splits.validation
+        callbacks = self._callbacks(role, stop_at_accuracy, backup)
         start = time.perf_counter()
+        if stopped or first >= epochs:
+            # The backup holds the finished training: restore it, train no further.
+            self._fit_one(trainable, epoch_batches(0).take(1), first, first, callbacks, 1)
+            return first, time.perf_counter() - start
+        callbacks.append(_EndEpoch())
+        for epoch in range(first, epochs):
+            at = skip if epoch == first else 0
+            backup.offset = at
+            self._fit_one(trainable, epoch_batches(epoch, skip_batches=at), epoch, epochs, callbacks, self.steps_per_epoch - at)
+            if any(getattr(c, "stopped_epoch", None) for c in callbacks):
+                return epoch + 1, time.perf_counter() - start
+        return epochs, time.perf_counter() - start
+
+    def _fit_one(self, trainable, batches, epoch, epochs, callbacks, steps):
+        """One epoch (`epoch`, 0-based) of `fit`, or of the multi-worker loop Keras `fit` cannot run."""
         if self.multi_worker:
-            history = fit_with_strategy_run(
-                trainable,
-                train_data,
-                self.strategy,
-                epochs=epochs,
-                callbacks=callbacks,
-                verbose=self.config.verbose,
-                steps_per_epoch=self.steps_per_epoch,
+            fit_with_strategy_run(
+                trainable, batches, self.strategy, epochs=epochs, initial_epoch=epoch,
+                callbacks=callbacks, verbose=self.config.verbose, steps_per_epoch=steps,
             )
         else:
-            history = trainable.fit(
-                train_data,
-                epochs=epochs,
-                validation_data=validation,
-                callbacks=callbacks,
-                verbose=self.config.verbose,
+            trainable.fit(
+                batches, epochs=epochs, initial_epoch=epoch, validation_data=self.splits.validation, shuffle=False,
+                callbacks=callbacks, verbose=self.config.verbose,
             )
-        seconds = time.perf_counter() - start
-        # History numbers epochs from the start even when BackupAndRestore resumed mid-way.
-        return (history.epoch[-1] + 1 if history.epoch else epochs), seconds
 
     def _record(self, role, model, seconds, epochs, extra=None):
         """A model's line in `results.json`: its size, cost and test accuracy."""
@@ -258,6 +299,8 @@ class Run:
             "train_seconds": round(seconds, 3),
             "epochs": epochs,
         }
+        if role in self.resumption:
+            record["resumption"] = self.resumption[role]
         record.update(extra or {})
         return record
 
@@ -306,7 +349,7 @@ class Run:
                 metrics=["accuracy"],
                 jit_compile=self.config.jit_compile,
             )
-        epochs_trained, seconds = self._fit(role, model, self.splits.training_batches_with(), epochs, stop_at_accuracy)
+        epochs_trained, seconds = self._fit(role, model, self.splits.epoch_batches, epochs, stop_at_accuracy)
         return self.finish(role, model, epochs_trained, seconds, {"trained_by": "labels"}, key=key)
 
     @property
@@ -322,18 +365,22 @@ class Run:
     def cache_dir(self):
         return self.config.teacher_cache_dir or self.path("cache")
 
-    def _cached_training_batches(self, frozen, epochs, sources):
-        """Training batches carrying the logits of the `frozen` models from their caches.
+    def _cached_epoch_batches(self, frozen, epochs, sources):
+        """Per-epoch training batches carrying the logits of the `frozen` models from their caches.
 
-        Returns `(dataset, rows, records)`: the pipeline, the per-epoch rows
-        `_fit` loads, and one record entry per cache.
+        Returns `(epoch_batches, records)`: a function as `Splits.epoch_batches`,
+        and one record entry per cache.
         """
-        rows, records = {}, []
+        caches, records = {}, []
         for (name, model), source in zip(sorted(frozen.items()), sources):
             cache = teacher_cache.open_or_fill(model, self.splits, epochs, self.cache_dir, source=source)
-            rows[name] = teacher_cache.EpochRows(cache)
+            caches[name] = cache
             records.append(cache.record(source))
-        return self.splits.training_batches_with(rows), list(rows.values()), records
+
+        def epoch_batches(epoch, skip_batches=0):
+            return self.splits.epoch_batches(epoch, caches, skip_batches)
+
+        return epoch_batches, records
 
     def distill(self, role, arch, make_distiller, epochs, teachers=(), frozen=None):
         """Trains `arch` through `make_distiller(student)`, or loads it if finished.
@@ -375,17 +422,17 @@ class Run:
                 optimizer=self.make_optimizer(epochs), metrics=["accuracy"], jit_compile=self.config.jit_compile
             )
         extra = {"trained_by": type(distiller).__name__, "taught_by": list(teachers), "teacher_cache": False}
-        train_data, rows = self.splits.training_batches_with(), ()
+        train_data = self.splits.epoch_batches
         if frozen and self.caching:
             role_of = dict(zip(frozen, teachers))  # `frozen` lists its models in the order of `teachers`
-            train_data, rows, caches = self._cached_training_batches(frozen, epochs, [role_of[n] for n in sorted(frozen)])
+            train_data, caches = self._cached_epoch_batches(frozen, epochs, [role_of[n] for n in sorted(frozen)])
             extra.update(
                 teacher_cache=True,
                 caches=caches,
                 cache_seconds=round(sum(c["seconds"] for c in caches), 3),
                 cache_bytes=sum(c["bytes"] for c in caches),
             )
-        epochs_trained, seconds = self._fit(role, distiller, train_data, epochs, cached_rows=rows)
+        epochs_trained, seconds = self._fit(role, distiller, train_data, epochs)
         seconds += extra.get("cache_seconds", 0.0)
         num_train = self.splits.info.num_train
         cached = bool(extra["teacher_cache"])

@@ -26,7 +26,7 @@ def _logs(model):
     return {name: float(value) for name, value in model.get_metrics_result().items()}
 
 
-def fit_with_strategy_run(model, dataset, strategy, epochs=1, callbacks=(), verbose=1, steps_per_epoch=None):
+def fit_with_strategy_run(model, dataset, strategy, epochs=1, callbacks=(), verbose=1, steps_per_epoch=None, initial_epoch=0):
     """Trains a compiled `model` on a global-batch `dataset` under `strategy`.
 
     Args:
@@ -34,11 +34,12 @@ def fit_with_strategy_run(model, dataset, strategy, epochs=1, callbacks=(), verb
             model compiled with a loss), built under `strategy.scope()`.
         dataset: `tf.data.Dataset` batched by the global batch size.
         strategy: the `tf.distribute.Strategy`.
-        epochs: epochs to train; `keras.callbacks.BackupAndRestore` may
-            resume from a later one.
+        epochs: the epoch to end at (as `fit`'s `epochs`).
         callbacks: Keras callbacks.
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
         steps_per_epoch: batches per epoch, for the progress bar.
+        initial_epoch: the epoch to begin at (as `fit`'s; a resumed run
+            gives the one its backup records).
 
     Returns:
         The `keras.callbacks.History` of the run.
@@ -65,7 +66,6 @@ def fit_with_strategy_run(model, dataset, strategy, epochs=1, callbacks=(), verb
     )
     model.stop_training = False
     callback_list.on_train_begin()
-    initial_epoch = getattr(model, "_initial_epoch", None) or 0
     logs = {}
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()

@@ -1,0 +1,127 @@
+"""Backups of a model in training every few minutes or batches, and resuming from them.
+
+Keras 3.15's `BackupAndRestore(save_freq=N)` writes a mid-epoch backup but
+resumes from it at the start of that epoch (the batch it records is never
+read), so the batches already trained are trained twice; and after a resume
+its mid-epoch backups record epoch 0 until the first epoch ends, so a second
+kill restarts from the beginning. `Backup` records epoch and batch itself,
+and the run (`Run._fit`) resumes at that batch of an epoch whose order is a
+function of the seed and the epoch (`Splits.epochs_of_batches`), so a
+resumed run trains on exactly the batches an uninterrupted one would.
+"""
+
+import json
+import os
+import re
+import time
+
+import keras
+
+from kdkeras import io
+from kdkeras.errors import UsageError
+
+__all__ = ["Backup", "parse_interval", "DEFAULT_INTERVAL"]
+
+DEFAULT_INTERVAL = "5m"
+_STATE = "latest.json"
+
+
+def parse_interval(text):
+    """`--backup_every` as `(kind, amount)`: `("seconds", 300.0)` for `5m` or `90s`,
+    `("batches", 200)` for `200`, `("epoch", 1)` for `epoch`."""
+    text = str(text).strip().lower()
+    if text == "epoch":
+        return "epoch", 1
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(m|min|s)?", text)
+    if not match or float(match.group(1)) <= 0:
+        raise UsageError(
+            f"--backup_every={text}: expected minutes (5m), seconds (90s), a number of batches (200) or epoch"
+        )
+    amount, unit = float(match.group(1)), match.group(2)
+    if unit is None:
+        if amount != int(amount):
+            raise UsageError(f"--backup_every={text}: a number of batches is a whole number")
+        return "batches", int(amount)
+    return "seconds", amount * 60 if unit in ("m", "min") else amount
+
+
+class Backup(keras.callbacks.Callback):
+    """Saves weights and optimizer state with the epoch and batch reached, in `directory`.
+
+    A backup is taken after every epoch and, within an epoch, once
+    `interval` (`parse_interval`) has passed since the last one. Each is a
+    `.weights.h5` file named by its epoch and batch and a `latest.json`
+    naming it, both replaced atomically, so a kill at any moment leaves the
+    previous complete backup. `offset` is the batch the current epoch
+    started at (a resumed one), so the batch recorded counts from the
+    epoch's start.
+    """
+
+    def __init__(self, directory, interval=DEFAULT_INTERVAL, steps_per_epoch=None):
+        super().__init__()
+        self.directory = directory
+        self.kind, self.amount = parse_interval(interval)
+        self.steps_per_epoch = steps_per_epoch
+        self.offset = 0
+        self._epoch = 0
+        self._last_save = time.monotonic()
+        self._restore = None
+
+    def latest(self):
+        """The last backup as `{"epoch", "batch", "stopped", "weights"}` (epoch 0-based: the epoch
+        to go on with; batch: those of it done), or None when there is none."""
+        path = os.path.join(self.directory, _STATE)
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            state = json.load(f)
+        state["weights"] = os.path.join(self.directory, state["weights"])
+        return state if os.path.exists(state["weights"]) else None
+
+    def restore_on_train_begin(self, state):
+        """Loads `state`'s weights when training begins (the model and optimizer are built then)."""
+        self._restore = state
+
+    def on_train_begin(self, logs=None):
+        self._last_save = time.monotonic()
+        if self._restore is None:
+            return
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(self._restore["weights"])
+        self._restore = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        done = self.offset + batch + 1
+        if self.steps_per_epoch and done >= self.steps_per_epoch:
+            return  # the epoch's own backup follows at once
+        if self.kind == "batches":
+            due = done % self.amount == 0
+        elif self.kind == "seconds":
+            due = time.monotonic() - self._last_save >= self.amount
+        else:
+            due = False
+        if due:
+            self.save(self._epoch, done)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.offset = 0
+        self.save(epoch + 1, 0, stopped=bool(self.model.stop_training))
+
+    def save(self, epoch, batch, stopped=False):
+        """Writes a backup from which training goes on at `batch` of (0-based) `epoch`."""
+        os.makedirs(self.directory, exist_ok=True)
+        name = f"epoch{epoch}-batch{batch}.weights.h5"
+        io.replace_atomic(os.path.join(self.directory, name), self.model.save_weights)
+        previous = self.latest()
+        io.write_json_atomic(
+            os.path.join(self.directory, _STATE),
+            {"epoch": epoch, "batch": batch, "stopped": stopped, "weights": name, "saved": time.time()},
+        )
+        if previous and os.path.basename(previous["weights"]) != name:
+            os.remove(previous["weights"])
+        self._last_save = time.monotonic()
