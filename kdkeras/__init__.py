@@ -1,5 +1,6 @@
 """kdkeras: knowledge distillation for TensorFlow/Keras, down to the edge."""
 
+from kdkeras import performance  # noqa: I001  (first: sets TensorFlow's start-up environment)
 from kdkeras import data, losses, models
 from kdkeras.distillers import (
     Distiller,
