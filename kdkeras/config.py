@@ -56,6 +56,9 @@ class TrainConfig:
     tpu: str = None
     mixed_precision: bool = False
     jit_compile: bool = False
+    steps_per_execution: int = 1
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
     teacher_cache: str = "auto"
     export: tuple = ()
     verbose: int = 1
@@ -97,6 +100,8 @@ class TrainConfig:
             not (self.teacher_cache == "on" and self.augment),
             "--teacher_cache=on: with --augment the teacher's input changes every epoch, so its logits cannot be cached; use auto or off",
         )
+        check(self.steps_per_execution >= 1, f"--steps_per_execution={self.steps_per_execution}: expected an integer >= 1")
+        check(self.intra_op_threads >= 0 and self.inter_op_threads >= 0, "--intra_op_threads, --inter_op_threads: expected integers >= 0 (0: TensorFlow's default)")
         check(self.verbose in (0, 1, 2), f"--verbose={self.verbose}: expected 0, 1 or 2")
         if self.method == "gskd":
             check(len(self.stages) >= 1, "--stages: gskd needs at least one stage, e.g. --stages=resnet8,resnet14")

@@ -54,6 +54,9 @@ _HELP = {
     "tpu": "TPU address for --strategy=tpu",
     "mixed_precision": "mixed_float16 on GPU, mixed_bfloat16 on TPU",
     "jit_compile": "compile train steps with XLA",
+    "steps_per_execution": "training steps per call into TensorFlow (Keras compile); batch callbacks then run every N steps",
+    "intra_op_threads": "TensorFlow threads inside one op (0: one per core)",
+    "inter_op_threads": "TensorFlow threads running ops side by side (0: one per core)",
     "teacher_cache": "compute a fixed teacher's logits once: " + ", ".join(TEACHER_CACHE),
     "export": "edge export modes after training, comma-separated (e.g. int8,float16)",
     "verbose": "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch",
@@ -89,7 +92,7 @@ define_flags()
 FLAGS = flags.FLAGS
 
 # Settings that change what is trained; a run directory holds one set of them.
-_NOT_SEMANTIC = ("output_dir", "verbose", "export", "strategy", "tpu", "teacher_cache", "jit_compile")
+_NOT_SEMANTIC = ("output_dir", "verbose", "export", "strategy", "tpu", "teacher_cache", "jit_compile", "steps_per_execution", "intra_op_threads", "inter_op_threads")
 
 
 def check_run_directory(config):
@@ -145,7 +148,9 @@ def prepare(config):
 
     from kdkeras import data
     from kdkeras.distribute import make_strategy
+    from kdkeras.performance import configure_threads
 
+    configure_threads(config.intra_op_threads, config.inter_op_threads)  # before TensorFlow starts
     strategy = make_strategy(config.strategy, config.tpu)
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
