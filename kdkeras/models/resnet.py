@@ -3,7 +3,6 @@
 import keras
 from keras import layers
 
-from kdkeras.models.fused_batch_norm import FusedBatchNormalization as BatchNormalization
 from kdkeras.models.preprocessing import input_with_normalization
 
 RESNET_DEPTHS = (8, 14, 20, 26, 32, 44, 56, 110)
@@ -19,7 +18,7 @@ def _conv_bn(x, filters, strides, name, relu=True):
         kernel_initializer="he_normal",
         name=f"{name}_conv",
     )(x)
-    x = BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
@@ -36,7 +35,7 @@ def _basic_block(x, filters, strides, name):
             kernel_initializer="he_normal",
             name=f"{name}_proj_conv",
         )(x)
-        shortcut = BatchNormalization(momentum=0.9, name=f"{name}_proj_bn")(shortcut)
+        shortcut = layers.BatchNormalization(momentum=0.9, name=f"{name}_proj_bn")(shortcut)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.ReLU(name=f"{name}_out")(y)
 
