@@ -126,19 +126,23 @@ def main():
         epochs["keras"] = lambda: kmodel.fit(data, epochs=1, verbose=0)
     torch_epoch()  # warm up
     seconds = {name: [] for name in epochs}
+    cpu = {name: [] for name in epochs}
     for r in range(args.rounds):
         for name, run in epochs.items():
-            start = time.perf_counter()
+            before, start = os.times(), time.perf_counter()
             run()
             seconds[name].append(time.perf_counter() - start)
+            after = os.times()
+            cpu[name].append(after.user + after.system - before.user - before.system)
         print(f"round {r + 1}: " + "  ".join(f"{n}={s[-1]:.2f}s" for n, s in seconds.items()), flush=True)
     images_per_epoch = batches * args.batch_size
     rate = {name: images_per_epoch / statistics.median(s) for name, s in seconds.items()}
     print(f"# interleaved in one process, {images_per_epoch} images/epoch, batch {args.batch_size}, median of {args.rounds} epochs; torch {torch.__version__}, {torch.get_num_threads()} threads")
     for name, r in rate.items():
-        print(f"{name:8s} train {r:8.0f} img/s  {statistics.median(seconds[name]):.2f} s/epoch")
+        print(f"{name:8s} train {r:8.0f} img/s  {statistics.median(seconds[name]):.2f} s/epoch wall  {statistics.median(cpu[name]):.2f} CPU-s/epoch")
     if "keras" in rate:
-        print(f"keras takes {rate['pytorch'] / rate['keras']:.2f}x the time of the PyTorch loop")
+        cpu_ratio = statistics.median(cpu["keras"]) / statistics.median(cpu["pytorch"])
+        print(f"keras takes {rate['pytorch'] / rate['keras']:.2f}x the wall time and {cpu_ratio:.2f}x the CPU time of the PyTorch loop")
     return 0
 
 
