@@ -1,5 +1,6 @@
 """kdkeras: knowledge distillation for TensorFlow/Keras, down to the edge."""
 
+from kdkeras import performance  # noqa: I001  (first: sets TensorFlow's start-up environment)
 from kdkeras import accounting, data, errors, losses, models, optimizers
 from kdkeras.distillers import (
     Distiller,
@@ -23,4 +24,5 @@ __all__ = [
     "losses",
     "models",
     "optimizers",
+    "performance",
 ]

@@ -78,7 +78,13 @@ class TrainConfig:
     strategy: str = _field("auto", "tf.distribute strategy: " + ", ".join(STRATEGIES), semantic=False)
     tpu: Optional[str] = _field(None, "TPU address for --strategy=tpu", semantic=False)
     mixed_precision: bool = _field(False, "mixed_float16 on GPU, mixed_bfloat16 on TPU")
-    jit_compile: bool = _field(False, "compile train steps with XLA", semantic=False)
+    jit_compile: bool = _field(False, "compile train steps with XLA (slower for CIFAR ResNets on CPUs)", semantic=False)
+    steps_per_execution: int = _field(
+        1, "training steps per call into TensorFlow (Keras compile); batch callbacks then run every N steps",
+        semantic=False,
+    )
+    intra_op_threads: int = _field(0, "TensorFlow threads inside one op (0: one per core)", semantic=False)
+    inter_op_threads: int = _field(0, "TensorFlow threads running ops side by side (0: one per core)", semantic=False)
     teacher_cache: str = _field(
         "auto",
         "frozen models' logits from an exact on-disk cache (with or without --augment): " + ", ".join(TEACHER_CACHE),
@@ -174,6 +180,13 @@ class TrainConfig:
         from kdkeras.pipelines.backup import parse_interval
 
         parse_interval(self.backup_every)
+        check(
+            self.steps_per_execution >= 1, f"--steps_per_execution={self.steps_per_execution}: expected an integer >= 1"
+        )
+        check(
+            self.intra_op_threads >= 0 and self.inter_op_threads >= 0,
+            "--intra_op_threads, --inter_op_threads: expected integers >= 0 (0: TensorFlow's default)",
+        )
         check(self.verbose in (0, 1, 2), f"--verbose={self.verbose}: expected 0, 1 or 2")
         if self.method == "gskd":
             check(len(self.stages) >= 1, "--stages: gskd needs at least one stage, e.g. --stages=resnet8,resnet14")

@@ -28,7 +28,9 @@ def prepare(config):
 
     from kdkeras import data
     from kdkeras.distribute import make_strategy
+    from kdkeras.performance import configure_threads
 
+    configure_threads(config.intra_op_threads, config.inter_op_threads)  # before TensorFlow starts its pools
     strategy = make_strategy(config.strategy, config.tpu)
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:

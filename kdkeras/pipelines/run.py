@@ -348,6 +348,7 @@ class Run:
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"],
                 jit_compile=self.config.jit_compile,
+                steps_per_execution=self.config.steps_per_execution,
             )
         epochs_trained, seconds = self._fit(role, model, self.splits.epoch_batches, epochs, stop_at_accuracy)
         return self.finish(role, model, epochs_trained, seconds, {"trained_by": "labels"}, key=key)
@@ -419,7 +420,10 @@ class Run:
             return reused
         with self.strategy.scope():
             distiller.compile(
-                optimizer=self.make_optimizer(epochs), metrics=["accuracy"], jit_compile=self.config.jit_compile
+                optimizer=self.make_optimizer(epochs),
+                metrics=["accuracy"],
+                jit_compile=self.config.jit_compile,
+                steps_per_execution=self.config.steps_per_execution,
             )
         extra = {"trained_by": type(distiller).__name__, "taught_by": list(teachers), "teacher_cache": False}
         train_data = self.splits.epoch_batches

@@ -1,0 +1,150 @@
+"""A plain PyTorch CPU training loop of ResNet8, for comparison with kdkeras.
+
+Not part of the package and not a test: PyTorch is not a kdkeras dependency.
+Install the CPU build to run it (`pip install torch==2.13.0`); without torch
+the script says so and exits 0.
+
+Same network as `kdkeras.models.get("resnet8", (32, 32, 3), 10, ...)`: a 3x3
+convolution of 16 channels with batch normalisation and ReLU, three stages of
+one basic block (16, 32, 64 channels; stages 2 and 3 halve the resolution,
+with a 1x1 projection shortcut), global average pooling and a dense layer;
+normalisation of the raw 0-255 pixels inside the model; batch 128, SGD with
+Nesterov momentum 0.9, cross-entropy. Prints images per second of training
+(median of `--rounds` epochs over `--num_images` images held in memory as
+uint8) and, when TensorFlow is importable, the same for kdkeras `fit` in the
+same process, interleaved epoch by epoch, and their ratio.
+
+    python tools/bench_torch_reference.py --data=/work/data --num_images=5120
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+MEAN = (0.4914, 0.4822, 0.4465)
+STD = (0.2470, 0.2435, 0.2616)
+
+
+def torch_resnet8(torch, num_classes=10):
+    nn = torch.nn
+
+    def conv_bn(cin, cout, stride, relu=True):
+        layers = [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout, momentum=0.1, eps=1e-3)]
+        return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.a = conv_bn(cin, cout, stride)
+            self.b = conv_bn(cout, cout, 1, relu=False)
+            self.proj = None
+            if stride != 1 or cin != cout:
+                self.proj = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout, momentum=0.1, eps=1e-3))
+
+        def forward(self, x):
+            shortcut = x if self.proj is None else self.proj(x)
+            return torch.relu(shortcut + self.b(self.a(x)))
+
+    class ResNet8(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1) * 255.0)
+            self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1) * 255.0)
+            self.stem = conv_bn(3, 16, 1)
+            self.stages = nn.Sequential(Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2))
+            self.fc = nn.Linear(64, num_classes)
+
+        def forward(self, pixels):
+            x = (pixels.float() - self.mean) / self.std
+            x = self.stages(self.stem(x))
+            return self.fc(x.mean(dim=(2, 3)))
+
+    return ResNet8()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="/work/data", help="image folder with train/<class>/*.jpg")
+    parser.add_argument("--num_images", type=int, default=5120)
+    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--no_keras", action="store_true", help="time PyTorch alone")
+    args = parser.parse_args()
+    try:
+        import torch
+    except ImportError:
+        print("skipped: PyTorch is not installed (pip install torch==2.13.0 for the CPU build); it is not a kdkeras dependency")
+        return 0
+    import numpy as np
+
+    from bench_step import read_images
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    x, y = read_images(args.data, args.num_images)
+    batches = len(y) // args.batch_size
+    model = torch_resnet8(torch).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    images = torch.from_numpy(x).permute(0, 3, 1, 2)  # uint8 NCHW view of NHWC memory: channels-last
+    labels = torch.from_numpy(y)
+
+    def torch_epoch():
+        model.train()
+        order = torch.randperm(len(labels))
+        for b in range(batches):
+            index = order[b * args.batch_size : (b + 1) * args.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(images[index].contiguous(memory_format=torch.channels_last)), labels[index])
+            loss.backward()
+            optimizer.step()
+        return float(loss)
+
+    epochs = {"pytorch": torch_epoch}
+    if not args.no_keras:
+        from kdkeras import performance  # noqa: F401  (before TensorFlow)
+        import keras
+        import tensorflow as tf
+
+        from kdkeras import models
+        from kdkeras.data.datasets import NORMALIZATION
+
+        keras.utils.set_random_seed(0)
+        kmodel = models.get("resnet8", x.shape[1:], 10, NORMALIZATION["cifar10"])
+        kmodel.compile(
+            keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        data = tf.data.Dataset.from_tensor_slices((x, y)).cache().shuffle(len(y), seed=0).batch(args.batch_size).take(batches).prefetch(tf.data.AUTOTUNE)
+        kmodel.fit(data.take(2), verbose=0)
+        epochs["keras"] = lambda: kmodel.fit(data, epochs=1, verbose=0)
+    torch_epoch()  # warm up
+    seconds = {name: [] for name in epochs}
+    cpu = {name: [] for name in epochs}
+    for r in range(args.rounds):
+        for name, run in epochs.items():
+            before, start = os.times(), time.perf_counter()
+            run()
+            seconds[name].append(time.perf_counter() - start)
+            after = os.times()
+            cpu[name].append(after.user + after.system - before.user - before.system)
+        print(f"round {r + 1}: " + "  ".join(f"{n}={s[-1]:.2f}s" for n, s in seconds.items()), flush=True)
+    images_per_epoch = batches * args.batch_size
+    rate = {name: images_per_epoch / statistics.median(s) for name, s in seconds.items()}
+    print(f"# interleaved in one process, {images_per_epoch} images/epoch, batch {args.batch_size}, median of {args.rounds} epochs; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for name, r in rate.items():
+        print(f"{name:8s} train {r:8.0f} img/s  {statistics.median(seconds[name]):.2f} s/epoch wall  {statistics.median(cpu[name]):.2f} CPU-s/epoch")
+    if "keras" in rate:
+        cpu_ratio = statistics.median(cpu["keras"]) / statistics.median(cpu["pytorch"])
+        print(f"keras takes {rate['pytorch'] / rate['keras']:.2f}x the wall time and {cpu_ratio:.2f}x the CPU time of the PyTorch loop")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
