@@ -375,7 +375,7 @@ class Run:
         caches, records = {}, []
         for (name, model), source in zip(sorted(frozen.items()), sources):
             cache = teacher_cache.open_or_fill(model, self.splits, epochs, self.cache_dir, source=source)
-            caches[name] = cache
+            caches[name] = cache.table
             records.append(cache.record(source))
 
         def epoch_batches(epoch, skip_batches=0):
