@@ -389,10 +389,11 @@ def collect(plan):
             "int8_latency_ms": (int8.get("latency_ms") or {}).get("median", ""),
             "int8_arena_bytes": footprint.get("arena_bytes", ""),
             "int8_flash_bytes": footprint.get("flash_bytes", ""),
+            # Examples of updates beyond one per batch (WSKD's step 2), from the recorded counts.
             "step2_examples": sum(
                 r.get("images_trained", 0) - r.get("epochs", 0) * payload["data"]["num_train"]
-                for r in payload["models"] if r.get("trained_by") == "WiseStudentDistiller"
-            ) if any(r.get("trained_by") == "WiseStudentDistiller" for r in payload["models"]) else "",
+                for r in payload["models"] if r.get("taught_by")
+            ) or "",
             "images_by_network": work.describe(),
             "model_accuracies": "; ".join(f"{r['role']}({r['arch']})={r['test_accuracy']:.4f}" for r in payload["models"]),
             "run_dir": run_dir,
