@@ -112,3 +112,13 @@ def test_minimalistic_student_converts_to_int16x8(colours, tmp_path):
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], colours[0][:1])
     interpreter.invoke()
     assert np.isfinite(interpreter.get_tensor(interpreter.get_output_details()[0]["index"])).all()
+
+
+def test_a_student_resizing_inside_exports_one_resize_operator(colours, tmp_path):
+    from edge import export_tflite
+    from kdkeras import models
+
+    model = models.get("mobilenet_v3_small:alpha=0.75,minimalistic=true,input=48", (SIZE, SIZE, 3), CLASSES)
+    facts = export_tflite(model, "int8", str(tmp_path / "m.tflite"), train_data=colours[2], calibration_steps=16)
+    ops = {op["op_name"] for op in _interpreter(facts["path"])._get_ops_details()}
+    assert "RESIZE_BILINEAR" in ops and not ops & {"VAR_HANDLE", "ASSIGN_VARIABLE", "READ_VARIABLE"}

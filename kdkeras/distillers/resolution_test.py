@@ -156,3 +156,17 @@ def test_a_keras_hub_style_task_runs_its_own_preprocessor(images):
     np.testing.assert_allclose(
         np.asarray(models.logits(task, tf.constant(x))), np.asarray(task(_bilinear(x, 20))), atol=1e-3
     )
+
+
+@pytest.mark.slow
+def test_saving_a_distiller_of_keras_applications(distiller_saving_test):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (64, 32, 32, 3)).astype("float32")
+    y = (np.arange(64) % 3).astype("int64")
+    teacher = models.get("mobilenet_v2:alpha=0.35,input=48", (32, 32, 3), 3)
+    student = models.get("mobilenet_v3_small:alpha=0.75,minimalistic=true", (40, 40, 3), 3)
+    distiller = kdkeras.Distiller(student, teacher, temperature=3.0, alpha=0.5)
+    distiller.compile(optimizer="adam", metrics=["accuracy"], jit_compile=False)
+    restored = distiller_saving_test(distiller, x, y)
+    assert restored.teacher.get_layer("resize").size == (48, 48)
+    assert restored.student.input_shape == (None, 40, 40, 3)

@@ -23,6 +23,29 @@ class ReverseChannels(layers.Layer):
         return keras.ops.flip(inputs, axis=-1)
 
 
+@keras.saving.register_keras_serializable(package="kdkeras")
+class Resize(layers.Layer):
+    """Bilinear resizing to `size`, a plain `RESIZE_BILINEAR` in a LiteRT file.
+
+    `keras.layers.Resizing` carries the state of a random-augmentation layer,
+    which LiteRT keeps as variable operators that an int8 file cannot have.
+    """
+
+    def __init__(self, size, interpolation="bilinear", **kwargs):
+        super().__init__(**kwargs)
+        self.size = tuple(size)
+        self.interpolation = interpolation
+
+    def call(self, inputs):
+        return keras.ops.image.resize(inputs, self.size, interpolation=self.interpolation)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self.size + (input_shape[-1],)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "interpolation": self.interpolation}
+
+
 def _rescale_to_symmetric(x):
     return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="normalize")(x)
 
@@ -71,7 +94,7 @@ def application(
     inputs = keras.Input(shape=tuple(input_shape), name="pixels")
     x = inputs
     if size != tuple(input_shape[:2]):
-        x = layers.Resizing(*size, interpolation="bilinear", name="resize")(x)
+        x = Resize(size, name="resize")(x)
     kwargs = {}
     if "alpha" in FAMILIES[family][1]:
         kwargs["alpha"] = alpha
