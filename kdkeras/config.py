@@ -13,7 +13,7 @@ import typing
 from typing import Optional, Tuple
 
 from kdkeras import models
-from kdkeras.errors import check
+from kdkeras.errors import UsageError, check
 from kdkeras.losses import CORRECTIONS
 from kdkeras.optimizers import SCHEDULES, WEIGHT_DECAY_MODES
 from kdkeras.pipelines import METHODS
@@ -31,6 +31,20 @@ def _field(default, help, semantic=True):
     return dataclasses.field(default=default, metadata={"help": help, "semantic": semantic})
 
 
+def _check_arch(where, spec):
+    """Raises `UsageError` unless `spec` names an architecture and options it takes."""
+    try:
+        models.parse(spec)
+    except KeyError:
+        hint = " (in a comma-separated list, separate options with ':', e.g. mobilenet_v3_small:alpha=0.5:input=96)"
+        raise UsageError(
+            f"{where}: not an architecture; expected one of {', '.join(models.names())}"
+            + (hint if "=" in spec else "")
+        ) from None
+    except ValueError as error:
+        raise UsageError(f"{where}: {error}") from None
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Every setting of a run; the field names are the flag names."""
@@ -41,9 +55,11 @@ class TrainConfig:
     )
     data_dir: Optional[str] = _field(None, "tensorflow-datasets data directory (default: TFDS_DATA_DIR or ~/tensorflow_datasets)")
     output_dir: str = _field("runs/blkd", "where models, logs and results.json go", semantic=False)
-    teacher: str = _field("resnet26", "teacher architecture (see kdkeras.models.names())")
+    teacher: str = _field(
+        "resnet26", "teacher architecture (see kdkeras.models.names()), options after ':', e.g. convnext_tiny:input=224"
+    )
     teacher_checkpoint: Optional[str] = _field(None, "a trained teacher .keras file; when empty, the teacher is trained first")
-    student: str = _field("resnet8", "student architecture")
+    student: str = _field("resnet8", "student architecture, e.g. resnet8 or mobilenet_v3_small:alpha=0.75,input=96")
     assistants: Tuple[str, ...] = _field((), "takd: assistant architectures, largest first, comma-separated")
     stages: Tuple[str, ...] = _field((), "gskd: student architectures, smallest first, comma-separated")
     grow_to_teacher: bool = _field(False, "gskd: add the teacher's architecture as the last stage (a new teacher)")
@@ -125,14 +141,10 @@ class TrainConfig:
         """Raises `UsageError` for the first setting that cannot be used."""
         check(self.method in METHODS, f"--method={self.method}: expected one of {', '.join(METHODS)}")
         for flag in ("teacher", "student"):
-            arch = getattr(self, flag)
-            check(arch in models.names(), f"--{flag}={arch}: expected one of {', '.join(models.names())}")
+            _check_arch(f"--{flag}={getattr(self, flag)}", getattr(self, flag))
         for flag in ("assistants", "stages"):
             for arch in getattr(self, flag):
-                check(
-                    arch in models.names(),
-                    f"--{flag}: {arch!r} is not an architecture; expected names from {', '.join(models.names())}",
-                )
+                _check_arch(f"--{flag}: {arch!r}", arch)
         check(self.temperature > 0, f"--temperature={self.temperature}: expected a value > 0")
         check(0.0 <= self.alpha <= 1.0, f"--alpha={self.alpha}: expected a value in [0, 1]")
         check(self.epochs >= 1, f"--epochs={self.epochs}: expected an integer >= 1")

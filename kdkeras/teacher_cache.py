@@ -46,7 +46,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kdkeras import io
+from kdkeras import io, models
 from kdkeras.data.datasets import PAD, crop_flip, view_of
 
 FORMAT = 1
@@ -178,7 +178,8 @@ def _fill(model, splits, views, npy_path, header_path, key, batch_size):
     """Runs `model` on every view of every example; writes table and header atomically."""
     info = splits.info
     shape = (views, info.num_train, info.num_classes)
-    forward = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True)
+    # The model's logits for the view as the distiller computes them: resized to its input, softmax as log-probabilities.
+    forward = tf.function(lambda x: tf.cast(models.logits(model, x), tf.float32), reduce_retracing=True)
     seed = splits.seed
 
     def write(temporary):

@@ -5,7 +5,7 @@ import collections
 import keras
 import tensorflow as tf
 
-from kdkeras import losses
+from kdkeras import losses, models
 
 __all__ = ["Distiller", "StepOutputs", "split_inputs", "TEACHER_LOGITS", "IMAGES"]
 
@@ -37,7 +37,12 @@ def split_inputs(x):
 
 
 def check_frozen_model(model, student, role):
-    """Raises `ValueError` unless `model` can teach `student`: a Keras model with as many outputs."""
+    """Raises `ValueError` unless `model` can teach `student`.
+
+    A Keras model with as many outputs and input channels; its input
+    height and width may differ, since each network gets the batch
+    resized to its own.
+    """
     if not isinstance(model, keras.Model):
         raise ValueError(f"{role} must be a keras.Model, got {type(model).__name__}")
     outputs = getattr(model, "outputs", None)
@@ -46,12 +51,7 @@ def check_frozen_model(model, student, role):
             f"the {role} {model.name!r} has {outputs[0].shape[-1]} outputs and the student "
             f"{student.name!r} {student.outputs[0].shape[-1]}; they must classify the same classes"
         )
-    inputs = getattr(model, "inputs", None)
-    if inputs and student.inputs and tuple(inputs[0].shape[1:]) != tuple(student.inputs[0].shape[1:]):
-        raise ValueError(
-            f"the {role} {model.name!r} takes inputs of shape {tuple(inputs[0].shape[1:])} and the student "
-            f"{student.name!r} {tuple(student.inputs[0].shape[1:])}; they must take the same pixels"
-        )
+    models.check_channels(model, student, role, "student")
 
 
 @keras.saving.register_keras_serializable(package="kdkeras")
@@ -79,7 +79,9 @@ class Distiller(keras.Model):
 
     Args:
         student: `keras.Model` mapping pixels to logits; it is trained.
-        teacher: trained `keras.Model` with the same input and output shape.
+        teacher: trained `keras.Model` with as many classes and input
+            channels; any input size (the batch is resized to it) and logits
+            or, if it ends in a softmax, probabilities (their log is used).
         temperature: softmax temperature `T > 0`.
         alpha: weight of the KD term, in `[0, 1]`.
         name: model name.
@@ -108,7 +110,14 @@ class Distiller(keras.Model):
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         if not isinstance(student, keras.Model):
             raise ValueError(f"student must be a keras.Model, got {type(student).__name__}")
+        if models.gives_probabilities(student):
+            raise ValueError(
+                f"the student {student.name!r} ends in a softmax; a student must output logits "
+                "(a last Dense layer without activation, or classifier_activation=None)"
+            )
         check_frozen_model(teacher, student, "teacher")
+        if models.gives_probabilities(teacher):
+            print(f"[kdkeras] the teacher {teacher.name!r} ends in a softmax: its log-probabilities are its logits")
         super().__init__(name=name, **kwargs)
         self.student = student
         self.teacher = teacher
@@ -145,13 +154,17 @@ class Distiller(keras.Model):
 
     def call(self, inputs, training=None):
         images, _ = split_inputs(inputs)
-        return self.student(images, training=training)
+        return self.student_logits(images, training)
+
+    def student_logits(self, images, training):
+        """The student's float32 logits for a batch, resized to its input size."""
+        return tf.cast(self.student(models.resize_to(self.student, images), training=training), tf.float32)
 
     def teacher_logits(self, images, labels, cached):
-        """The teacher's logits for a batch: cached ones, else a forward pass."""
+        """The teacher's logits for a batch: cached ones, else a forward pass (`kdkeras.models.logits`)."""
         if TEACHER_LOGITS in cached:
             return tf.cast(cached[TEACHER_LOGITS], tf.float32)
-        return tf.cast(self.teacher(images, training=False), tf.float32)
+        return models.logits(self.teacher, images)
 
     def student_loss_terms(self, labels, student_logits, teacher_logits, cached, images, count):
         """Per-example `(total, ce, kd)` of the method; subclasses redefine it.
@@ -180,7 +193,7 @@ class Distiller(keras.Model):
         images, cached = split_inputs(x)
         teacher_logits = tf.stop_gradient(self.teacher_logits(images, y, cached))
         counts = losses.global_sum(tf.stack(self.local_counts(y, teacher_logits)))
-        student_logits = tf.cast(self.student(images, training=training), tf.float32)
+        student_logits = self.student_logits(images, training)
         total, ce, kd = self.student_loss_terms(y, student_logits, teacher_logits, cached, images, counts[0])
         loss = losses.global_mean(total, count=counts[0])
         if self.student.losses:

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from kdkeras import losses
+from kdkeras import losses, models
 from kdkeras.distillers.distiller import Distiller, check_frozen_model
 
 PREVIOUS_LOGITS = "previous_logits"
@@ -73,7 +73,7 @@ class GrowingStudentDistiller(Distiller):
         """The previous stage's logits: cached ones, else a forward pass."""
         if PREVIOUS_LOGITS in cached:
             return tf.cast(cached[PREVIOUS_LOGITS], tf.float32)
-        return tf.cast(self.previous_student(images, training=False), tf.float32)
+        return models.logits(self.previous_student, images)
 
     def student_loss_terms(self, labels, student_logits, teacher_logits, cached, images, count):
         previous = tf.stop_gradient(self.previous_logits(images, cached))

@@ -65,7 +65,7 @@ class WiseStudentDistiller(Distiller):
 
     Args:
         student: `keras.Model` mapping pixels to logits; it is trained.
-        teacher: trained `keras.Model` with the same input and output shape.
+        teacher: trained `keras.Model` with as many classes (see `Distiller`).
         temperature: softmax temperature `T > 0`.
         alpha: weight of the KD term of step 1, in `[0, 1]`.
         beta: weight of the CE term of step 2, in `[0, 1]`.
@@ -133,7 +133,7 @@ class WiseStudentDistiller(Distiller):
 
         def second_update(images, labels, corrected, wrong, denominator):
             with tf.GradientTape() as tape:
-                student_logits = tf.cast(self.student(images, training=True), tf.float32)
+                student_logits = self.student_logits(images, True)
                 per_example = losses.wise_student_step2_per_example(
                     labels, student_logits, corrected, self.temperature, self.beta
                 )

@@ -79,7 +79,7 @@ def accuracy(model, dataset):
     """Top-1 accuracy of `model`'s logits on a `(pixels, label)` dataset."""
     correct = total = 0
     for images, labels in dataset:
-        predictions = np.argmax(model(images, training=False), axis=-1)
+        predictions = np.argmax(models.logits(model, images), axis=-1)
         correct += int(np.sum(predictions == labels.numpy()))
         total += int(labels.shape[0])
     return correct / max(total, 1)
@@ -465,9 +465,12 @@ class Run:
         except Exception as error:
             raise UsageError(f"{flag}={path}: not a readable .keras model ({type(error).__name__})") from None
         info = self.splits.info
-        input_shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
-        if input_shape != tuple(info.input_shape):
-            raise UsageError(f"{flag}={path}: the model takes inputs of shape {input_shape}, but --dataset={info.name} has {tuple(info.input_shape)}")
+        input_shape = models.input_shape_of(model)
+        if input_shape is None or input_shape[-1] not in (None, info.input_shape[-1]):
+            raise UsageError(
+                f"{flag}={path}: the model takes inputs of shape {input_shape}, but --dataset={info.name} has "
+                f"{tuple(info.input_shape)}; the height and width may differ (images are resized), the channels not"
+            )
         num_classes = model.outputs[0].shape[-1]
         if num_classes != info.num_classes:
             raise UsageError(f"{flag}={path}: the model has {num_classes} outputs, but --dataset={info.name} has {info.num_classes} classes")
