@@ -12,3 +12,13 @@ from edge.budget import mcu_budget
 from edge.c_array import write_c_array
 from edge.export import QUANTIZATIONS, export_tflite
 from edge.tflm import tflm_footprint
+
+__all__ = [
+    "QUANTIZATIONS",
+    "RUNTIMES",
+    "benchmark_tflite",
+    "export_tflite",
+    "mcu_budget",
+    "tflm_footprint",
+    "write_c_array",
+]

@@ -6,3 +6,20 @@ from kdkeras.models.cost import count_flops, count_params
 from kdkeras.models.plain_cnn import plain_cnn
 from kdkeras.models.registry import get, names, parse, register
 from kdkeras.models.resnet import resnet
+
+__all__ = [
+    "application",
+    "check_channels",
+    "count_flops",
+    "count_params",
+    "get",
+    "gives_probabilities",
+    "input_shape_of",
+    "logits",
+    "names",
+    "parse",
+    "plain_cnn",
+    "register",
+    "resize_to",
+    "resnet",
+]
