@@ -41,3 +41,25 @@ def test_flagfile_is_valid(flagfile):
     else:
         assert config.dataset == "mnist_sample"
     FLAGS.unparse_flags()
+
+
+COMPARE_FLAGFILES = sorted(
+    os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "configs", "compare", "*.flags"))
+)
+
+
+@pytest.mark.parametrize("flagfile", COMPARE_FLAGFILES)
+def test_comparison_flagfile_plans_valid_runs(flagfile):
+    from tests.test_compare import load_compare
+
+    compare = load_compare()
+    FLAGS.unparse_flags()
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # flagfiles name nested flagfiles relative to the project
+    try:
+        FLAGS(["tools/compare.py", f"--flagfile={flagfile}"])
+        plan = compare.plan_from_flags(FLAGS)  # validates every run's settings
+    finally:
+        os.chdir(cwd)
+        FLAGS.unparse_flags()
+    assert plan.pairs() and all(name in plan.all_methods for name, _ in plan.pairs())

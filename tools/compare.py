@@ -289,6 +289,7 @@ def _run_all(plan):
     runs = plan.runs()
     start = time.perf_counter()
     failed = []
+    write_summary(plan)  # the tables of what is finished, at once (a resumed study too)
     for index, (label, name, seed, config) in enumerate(runs, start=1):
         prefix = f"[compare] run {index}/{len(runs)}: {label}"
         if load_results(config.output_dir) is not None:

@@ -11,4 +11,4 @@ if [ ! -d data/cifar10-jpeg/train ]; then
 fi
 idle() { if command -v chrt >/dev/null; then chrt --idle 0 "$@"; else nice -n 19 "$@"; fi; }
 idle python -m kdkeras.train --flagfile=configs/study/cifar10_teacher.flags
-idle python tools/compare.py --flagfile=configs/study/cifar10.flags
+idle python tools/compare.py --flagfile=configs/compare/cifar10_study.flags
