@@ -30,13 +30,13 @@ by reading its output.
 import os
 import statistics
 import sys
-import tarfile
 import time
 
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from cifar_jpeg import read_images  # noqa: E402  (tools/, beside this script)
 from kdkeras import cli, errors  # noqa: E402
 
 flags.DEFINE_string("data", "../shared/datasets/cifar10-jpeg.tar.gz", "CIFAR-10 JPEG tarball or image folder (train/<class>/*.jpg)")
@@ -50,41 +50,6 @@ FLAGS = flags.FLAGS
 
 VARIANTS = ("student", "blkd", "blkd_cached", "wskd_cached", "student_aug", "blkd_aug", "blkd_aug_cached")
 AUGMENTED_BASE = "student_aug"
-
-
-def read_images(path, limit):
-    """Returns `(images uint8 [N,32,32,3], labels)` of the first `limit` training images."""
-    import numpy as np
-    import tensorflow as tf
-
-    images, labels, classes = [], [], {}
-    if os.path.isdir(path):
-        entries = []
-        root = os.path.join(path, "train")
-        for name in sorted(os.listdir(root)):
-            entries += [(name, os.path.join(root, name, f)) for f in sorted(os.listdir(os.path.join(root, name)))]
-        entries = entries[:: max(1, len(entries) // limit)][:limit]
-        for name, file in entries:
-            classes.setdefault(name, len(classes))
-            with open(file, "rb") as f:
-                images.append(tf.io.decode_jpeg(f.read(), channels=3).numpy())
-            labels.append(classes[name])
-    elif os.path.isfile(path):
-        with tarfile.open(path) as archive:
-            for member in archive:
-                parts = member.name.split("/")
-                if member.isfile() and "train" in parts and parts[-1].endswith(".jpg"):
-                    name = parts[-2]
-                    classes.setdefault(name, len(classes))
-                    images.append(tf.io.decode_jpeg(archive.extractfile(member).read(), channels=3).numpy())
-                    labels.append(classes[name])
-                    if len(images) >= limit:
-                        break
-    else:
-        raise errors.UsageError(f"--data={path}: no such file or folder; expected the CIFAR-10 JPEG tarball or its extracted folder")
-    if not images:
-        raise errors.UsageError(f"--data={path}: found no train/<class>/*.jpg images")
-    return np.stack(images), np.asarray(labels, "int64")
 
 
 def build_variants(x, y, teacher_arch, student_arch, batch_size):

@@ -15,7 +15,7 @@ that load from other processes on a shared machine hits every figure alike.
 A benchmark, not a test: its targets (ResNet8 training at >= 50% of the
 matmul rate) are checked by reading its output.
 
-    python tools/bench_throughput.py --data=/work/data --num_images=5120
+    python tools/bench_throughput.py --data=data/cifar10-jpeg --num_images=5120
 """
 
 import os
@@ -27,9 +27,10 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from cifar_jpeg import read_images  # noqa: E402  (tools/, beside this script)
 from kdkeras import cli, errors, performance  # noqa: E402  (performance: before TensorFlow)
 
-flags.DEFINE_string("data", "/work/data", "CIFAR-10 image folder (train/<class>/*.jpg) or JPEG tarball")
+flags.DEFINE_string("data", "../shared/datasets/cifar10-jpeg.tar.gz", "CIFAR-10 JPEG tarball or image folder (train/<class>/*.jpg)")
 flags.DEFINE_integer("num_images", 5120, "training images per epoch")
 flags.DEFINE_integer("rounds", 3, "interleaved rounds")
 flags.DEFINE_integer("batch_size", 128, "batch size")
@@ -69,21 +70,6 @@ def timed(run):
     cpu, start = cpu_seconds(), time.perf_counter()
     run()
     return time.perf_counter() - start, cpu_seconds() - cpu
-
-
-def read_images(path, limit):
-    """`(uint8 images, int64 labels)`: `limit` training images spread evenly over `path/train/<class>/`."""
-    import numpy as np
-    import tensorflow as tf
-
-    root = os.path.join(path, "train")
-    errors.check(os.path.isdir(root), f"--data={path}: expected an image folder with train/<class>/*.jpg")
-    entries = []
-    for label, name in enumerate(sorted(os.listdir(root))):
-        entries += [(label, os.path.join(root, name, f)) for f in sorted(os.listdir(os.path.join(root, name)))]
-    entries = entries[:: max(1, len(entries) // limit)][:limit]
-    images = [tf.io.decode_image(tf.io.read_file(file), channels=3, expand_animations=False).numpy() for _, file in entries]
-    return np.stack(images), np.asarray([label for label, _ in entries], "int64")
 
 
 def matmul_rate(tf, size, repeats=10):

@@ -14,7 +14,7 @@ Nesterov momentum 0.9, cross-entropy. Prints images per second of training
 uint8) and, when TensorFlow is importable, the same for kdkeras `fit` in the
 same process, interleaved epoch by epoch, and their ratio.
 
-    python tools/bench_torch_reference.py --data=/work/data --num_images=5120
+    python tools/bench_torch_reference.py --data=data/cifar10-jpeg --num_images=5120
 """
 
 import argparse
@@ -68,7 +68,7 @@ def torch_resnet8(torch, num_classes=10):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/work/data", help="image folder with train/<class>/*.jpg")
+    parser.add_argument("--data", default="data/cifar10-jpeg", help="image folder with train/<class>/*.jpg (the extracted CIFAR-10 JPEG copy)")
     parser.add_argument("--num_images", type=int, default=5120)
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)

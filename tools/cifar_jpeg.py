@@ -1,0 +1,45 @@
+"""The CIFAR-10 JPEG copy as arrays, for the benchmarks in tools/ (a tarball or its extracted folder)."""
+
+import os
+import tarfile
+
+from kdkeras import errors
+
+
+def read_images(path, limit):
+    """`(uint8 images [N, 32, 32, 3], int64 labels)`: `limit` training images spread evenly over the classes.
+
+    `path` is `cifar10-jpeg.tar.gz` or the folder it extracts to
+    (`train/<class>/*.jpg`); labels number the classes in sorted order.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    if os.path.isdir(path):
+        root = os.path.join(path, "train")
+        errors.check(os.path.isdir(root), f"--data={path}: expected an image folder with train/<class>/*.jpg")
+        entries = [
+            (name, os.path.join(root, name, f))
+            for name in sorted(os.listdir(root))
+            for f in sorted(os.listdir(os.path.join(root, name)))
+        ]
+
+        def read(file):
+            with open(file, "rb") as f:
+                return f.read()
+
+    elif os.path.isfile(path):
+        archive = tarfile.open(path)
+        members = {m.name: m for m in archive if m.isfile() and m.name.endswith(".jpg") and "train" in m.name.split("/")}
+        entries = sorted((name.split("/")[-2], name) for name in members)
+
+        def read(name):
+            return archive.extractfile(members[name]).read()
+
+    else:
+        raise errors.UsageError(f"--data={path}: no such file or folder; expected the CIFAR-10 JPEG tarball or its folder")
+    errors.check(entries, f"--data={path}: found no train/<class>/*.jpg images")
+    entries = entries[:: max(1, len(entries) // limit)][:limit]
+    classes = {name: index for index, name in enumerate(sorted({name for name, _ in entries}))}
+    images = [tf.io.decode_jpeg(read(source), channels=3).numpy() for _, source in entries]
+    return np.stack(images), np.asarray([classes[name] for name, _ in entries], "int64")
