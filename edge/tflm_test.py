@@ -84,7 +84,7 @@ def test_train_export_records_tflm_figures_and_budget(keras_model, splits, tmp_p
     from types import SimpleNamespace
 
     from kdkeras.config import TrainConfig
-    from kdkeras.train import export_student
+    from kdkeras.experiment import export_student
 
     config = TrainConfig(
         output_dir=str(tmp_path), export=("int8",), edge_runtime=("litert", "tflm"), mcu_ram_bytes=256 * 1024, mcu_flash_bytes=1000

@@ -66,7 +66,8 @@ def test_cached_logits_are_the_models_output_for_the_very_pixels_seen(tmp_path):
 
 def test_views_are_uniform_over_the_162_crops_and_flips():
     assert NUM_VIEWS == 162
-    views = np.array([int(v) for v in tf.map_fn(lambda i: view_of(3, 0, i), tf.range(16200, dtype=tf.int64), fn_output_signature=tf.int32)])
+    draw = tf.function(lambda: tf.map_fn(lambda i: view_of(3, 0, i), tf.range(16200, dtype=tf.int64), fn_output_signature=tf.int32))
+    views = draw().numpy()
     counts = np.bincount(views, minlength=NUM_VIEWS)
     assert counts.min() > 50 and counts.max() < 150  # 100 expected each
     image = np.arange(8 * 8 * 3, dtype="float32").reshape(8, 8, 3)

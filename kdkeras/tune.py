@@ -141,10 +141,17 @@ def _chain(text):
 
 def assistant_candidates(config, info, given=()):
     """takd's candidate assistant chains: `given`, else `--assistants` and every
-    architecture of the teacher's or student's family strictly between them in size."""
+    architecture of the teacher's or student's family strictly between them in size.
+
+    A family is a registry name without its depth (`resnet` for resnet8 to
+    resnet110, `plain` for plain2 to plain10); the Keras Applications
+    families (`kdkeras.models.applications.FAMILIES`) are named alone, so
+    ResNet50 is no member of the CIFAR ResNets' family.
+    """
     if given:
         return [",".join(chain) for chain in given]
     from kdkeras import models
+    from kdkeras.models.applications import FAMILIES
 
     def family(arch):
         return arch.rstrip("0123456789")
@@ -156,7 +163,9 @@ def assistant_candidates(config, info, given=()):
     low, high = size(config.student), size(config.teacher)
     families = {family(config.teacher), family(config.student)}
     for arch in models.names():
-        if family(arch) in families and arch not in candidates and low < size(arch) < high:
+        if arch in FAMILIES or family(arch) not in families or arch in candidates:
+            continue
+        if low < size(arch) < high:
             candidates.append(arch)
     return candidates
 
