@@ -74,7 +74,8 @@ def _check_shape(interpreter, test_data, path):
     actual = tuple(test_data.element_spec[0].shape[1:])
     errors.check(
         actual == expected,
-        f"--dataset: its images are {'x'.join(map(str, actual))} but --model={path} takes {'x'.join(map(str, expected))}",
+        f"--dataset: its images are {'x'.join(map(str, actual))} but --model={path} takes "
+        f"{'x'.join(map(str, expected))}",
     )
 
 
@@ -264,7 +265,8 @@ def main(argv):
     classes = int(interpreter.get_output_details()[0]["shape"][-1])
     errors.check(
         classes == splits.info.num_classes,
-        f"--dataset={FLAGS.dataset}: it has {splits.info.num_classes} classes but --model={FLAGS.model} gives {classes} outputs",
+        f"--dataset={FLAGS.dataset}: it has {splits.info.num_classes} classes but --model={FLAGS.model} gives "
+        f"{classes} outputs",
     )
     result = {"dataset": FLAGS.dataset}
     result.update(

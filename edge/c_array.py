@@ -19,7 +19,10 @@ _BYTES_PER_LINE = 12
 
 
 def array_name(path):
-    """The array's C name, as `xxd -i` derives it from the file name (`student_int8.tflite` -> `student_int8_tflite`)."""
+    """The array's C name, as `xxd -i` derives it from the file name.
+
+    `student_int8.tflite` -> `student_int8_tflite`.
+    """
     name = re.sub(r"\W", "_", os.path.basename(path), flags=re.ASCII)
     return "_" + name if name[0].isdigit() else name
 
@@ -98,6 +101,13 @@ def write_c_array(tflite_path, output_stem=None):
     paths = {"source": stem + ".cc", "header": stem + ".h", "ops_header": stem + "_ops.h"}
     header_name = os.path.basename(paths["header"])
     write_bytes_atomic(paths["header"], _header(name, header_name, footprint).encode())
-    write_bytes_atomic(paths["ops_header"], _ops_header(name, os.path.basename(paths["ops_header"]), operators).encode())
+    write_bytes_atomic(
+        paths["ops_header"], _ops_header(name, os.path.basename(paths["ops_header"]), operators).encode()
+    )
     write_bytes_atomic(paths["source"], _source(name, header_name, data).encode())
-    return {**{k: os.path.abspath(v) for k, v in paths.items()}, "array": name, "size_bytes": len(data), "operators": operators}
+    return {
+        **{k: os.path.abspath(v) for k, v in paths.items()},
+        "array": name,
+        "size_bytes": len(data),
+        "operators": operators,
+    }

@@ -51,7 +51,9 @@ def test_the_array_holds_the_file_bytes(written):
 @pytest.mark.skipif(shutil.which("xxd") is None, reason="xxd is not installed")
 def test_the_bytes_are_those_xxd_writes(written):
     path, facts = written
-    xxd = subprocess.run(["xxd", "-i", os.path.basename(path)], cwd=os.path.dirname(path), capture_output=True, text=True)
+    xxd = subprocess.run(
+        ["xxd", "-i", os.path.basename(path)], cwd=os.path.dirname(path), capture_output=True, text=True
+    )
     assert _array_bytes(xxd.stdout) == _array_bytes(open(facts["source"]).read())
     assert f"student_int8_tflite_len = {facts['size_bytes']};" in xxd.stdout
 
@@ -70,7 +72,16 @@ def test_compiled_array_is_aligned_and_equal_to_the_file(written, tmp_path):
     )
     binary, copy = tmp_path / "main", tmp_path / "copy.tflite"
     build = subprocess.run(
-        ["g++", "-std=c++17", "-O0", f"-I{os.path.dirname(facts['header'])}", str(main), facts["source"], "-o", str(binary)],
+        [
+            "g++",
+            "-std=c++17",
+            "-O0",
+            f"-I{os.path.dirname(facts['header'])}",
+            str(main),
+            facts["source"],
+            "-o",
+            str(binary),
+        ],
         capture_output=True,
         text=True,
     )

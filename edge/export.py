@@ -185,7 +185,9 @@ def define_flags():
     flags.DEFINE_integer("prune_epochs", 1, "epochs of pruning fine-tuning (with --prune)")
     flags.DEFINE_integer("batch_size", 128, "batch size of fine-tuning")
     flags.DEFINE_bool(
-        "c_array", False, "also write the model as C++ for TFLite Micro firmware: <output>.cc, <output>.h, <output>_ops.h"
+        "c_array",
+        False,
+        "also write the model as C++ for TFLite Micro firmware: <output>.cc, <output>.h, <output>_ops.h",
     )
 
 

@@ -98,7 +98,9 @@ def test_keras3_still_works_after_tfmot(exported, splits, tmp_path):
 def test_prune_reaches_the_target_sparsity(keras_model, splits, tmp_path):
     from edge import export_tflite
 
-    facts = export_tflite(keras_model, "int8", str(tmp_path / "pruned.tflite"), train_data=splits.train.take(8), prune=0.5)
+    facts = export_tflite(
+        keras_model, "int8", str(tmp_path / "pruned.tflite"), train_data=splits.train.take(8), prune=0.5
+    )
     assert facts["prune"] == 0.5
     assert facts["sparsity"] == pytest.approx(0.5, abs=0.02)
     assert benchmark_tflite(facts["path"], splits.test, runs=1, warmup=0)["accuracy"] > 0.5
@@ -153,7 +155,13 @@ def test_cli_rejects_a_dataset_of_another_shape(tmp_path):
 
     path = tmp_path / "cifar_shaped.keras"
     models.get("plain2", (32, 32, 3), 10).save(path)
-    result = _run("edge.export", f"--model={path}", "--quantization=int8", "--dataset=mnist_sample", f"--output={tmp_path / 'o.tflite'}")
+    result = _run(
+        "edge.export",
+        f"--model={path}",
+        "--quantization=int8",
+        "--dataset=mnist_sample",
+        f"--output={tmp_path / 'o.tflite'}",
+    )
     _assert_one_error_line(result, "--dataset=mnist_sample", "32x32x3")
     assert not (tmp_path / "o.tflite").exists()
 
@@ -167,6 +175,12 @@ def test_cli_rejects_a_mode_the_model_cannot_take(tmp_path):
     x = keras.layers.GlobalAveragePooling2D()(x)
     path = tmp_path / "layernorm.keras"
     keras.Model(inputs, keras.layers.Dense(10)(x)).save(path)
-    result = _run("edge.export", f"--model={path}", "--quantization=qat", "--dataset=mnist_sample", f"--output={tmp_path / 'o.tflite'}")
+    result = _run(
+        "edge.export",
+        f"--model={path}",
+        "--quantization=qat",
+        "--dataset=mnist_sample",
+        f"--output={tmp_path / 'o.tflite'}",
+    )
     _assert_one_error_line(result, "--quantization=qat", "LayerNormalization")
     assert not (tmp_path / "o.tflite").exists()

@@ -41,7 +41,9 @@ def _prune(model, train_data, sparsity, epochs, learning_rate, tf_keras, tfmot):
     frequency = max(1, total // 20)
     end_step = frequency * ((total // 2) // frequency)
     if end_step > 0:
-        schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, sparsity, begin_step=0, end_step=end_step, frequency=frequency)
+        schedule = tfmot.sparsity.keras.PolynomialDecay(
+            0.0, sparsity, begin_step=0, end_step=end_step, frequency=frequency
+        )
     else:
         schedule = tfmot.sparsity.keras.ConstantSparsity(sparsity, begin_step=0, frequency=1)
 

@@ -20,7 +20,9 @@ def _pair(value):
 def _activation(config, layer_name):
     activation = config.get("activation", "linear")
     if not isinstance(activation, str):
-        raise UnsupportedLayerError(f"layer {layer_name!r} has a custom activation, which the tf_keras rebuild cannot copy")
+        raise UnsupportedLayerError(
+            f"layer {layer_name!r} has a custom activation, which the tf_keras rebuild cannot copy"
+        )
     return activation
 
 
@@ -35,7 +37,9 @@ def _rescaling(tf_keras, config, layer):
 def _normalization(tf_keras, config, layer):
     axis = config["axis"]
     if list(axis) not in ([-1], [len(layer.input.shape) - 1]) or config.get("invert"):
-        raise UnsupportedLayerError(f"layer {config['name']!r}: only a per-channel Normalization (axis=-1) can be rebuilt")
+        raise UnsupportedLayerError(
+            f"layer {config['name']!r}: only a per-channel Normalization (axis=-1) can be rebuilt"
+        )
     mean = np.asarray(layer.mean, dtype="float32").reshape(-1)
     variance = np.asarray(layer.variance, dtype="float32").reshape(-1)
     return tf_keras.layers.Normalization(axis=-1, mean=mean, variance=variance, name=config["name"])

@@ -98,7 +98,9 @@ def test_int8_keeps_hard_swish_takes_raw_pixels_and_keeps_accuracy(exported, stu
 def test_int16x8_refuses_hard_swish_in_one_line(exported):
     from kdkeras.errors import UsageError
 
-    with pytest.raises(UsageError, match=r"^--quantization=int16x8: the model cannot be converted: .*HARD_SWISH[^\n]*$"):
+    with pytest.raises(
+        UsageError, match=r"^--quantization=int16x8: the model cannot be converted: .*HARD_SWISH[^\n]*$"
+    ):
         exported("int16x8")
 
 

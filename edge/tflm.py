@@ -79,9 +79,14 @@ def _open_growing(model_bytes, path, start):
 
 
 def _open(path, arena_bytes):
-    """`(interpreter, model_bytes, arena_tried)`; a given `arena_bytes` that is too small is an error naming the need."""
+    """`(interpreter, model_bytes, arena_tried)`.
+
+    A given `arena_bytes` that is too small is an error naming the need.
+    """
     errors.check(os.path.isfile(path), f"--model={path}: no such file")
-    errors.check(arena_bytes is None or arena_bytes >= 1, f"--arena_bytes={arena_bytes}: expected a positive number of bytes")
+    errors.check(
+        arena_bytes is None or arena_bytes >= 1, f"--arena_bytes={arena_bytes}: expected a positive number of bytes"
+    )
     with open(path, "rb") as f:
         model_bytes = f.read()
     operators(model_bytes, origin=f"--model={path}")
@@ -136,7 +141,11 @@ def _detail(raw):
     scales, zero_points = quantization.get("scales", []), quantization.get("zero_points", [])
     scale = float(scales[0]) if len(scales) else 0.0
     zero_point = int(zero_points[0]) if len(zero_points) else 0
-    return {"dtype": np.dtype(raw["dtype"]), "shape": tuple(int(d) for d in raw["shape"]), "quantization": (scale, zero_point)}
+    return {
+        "dtype": np.dtype(raw["dtype"]),
+        "shape": tuple(int(d) for d in raw["shape"]),
+        "quantization": (scale, zero_point),
+    }
 
 
 def benchmark_tflm(path, test_data, arena_bytes=None):
@@ -166,7 +175,8 @@ def benchmark_tflm(path, test_data, arena_bytes=None):
     actual = tuple(test_data.element_spec[0].shape[1:])
     errors.check(
         actual == expected,
-        f"--dataset: its images are {'x'.join(map(str, actual))} but --model={path} takes {'x'.join(map(str, expected))}",
+        f"--dataset: its images are {'x'.join(map(str, actual))} but --model={path} takes "
+        f"{'x'.join(map(str, expected))}",
     )
     predictions, labels, times = [], [], []
     for pixels, batch_labels in test_data:

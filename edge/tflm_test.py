@@ -31,7 +31,9 @@ def _one_error_line(result):
 def test_int8_student_runs_in_tflm_as_in_litert(exported, splits):
     facts = exported("int8")
     test = splits.test.take(TEST_BATCHES)
-    result = benchmark_tflite(facts["path"], test, runs=5, warmup=1, runtime="tflm", mcu_ram_bytes=1000, mcu_flash_bytes=10**7)
+    result = benchmark_tflite(
+        facts["path"], test, runs=5, warmup=1, runtime="tflm", mcu_ram_bytes=1000, mcu_flash_bytes=10**7
+    )
     tflm = result["tflm"]
     assert tflm["num_test"] == result["num_test"] == TEST_BATCHES * 128
     assert tflm["agreement"] >= 0.99
@@ -79,7 +81,6 @@ def test_budgets_need_the_tflm_runtime(exported, splits):
         benchmark_tflite(exported("int8")["path"], splits.test.take(1), mcu_ram_bytes=1000)
 
 
-
 def test_train_export_records_tflm_figures_and_budget(keras_model, splits, tmp_path, capsys):
     from types import SimpleNamespace
 
@@ -87,7 +88,11 @@ def test_train_export_records_tflm_figures_and_budget(keras_model, splits, tmp_p
     from kdkeras.experiment import export_student
 
     config = TrainConfig(
-        output_dir=str(tmp_path), export=("int8",), edge_runtime=("litert", "tflm"), mcu_ram_bytes=256 * 1024, mcu_flash_bytes=1000
+        output_dir=str(tmp_path),
+        export=("int8",),
+        edge_runtime=("litert", "tflm"),
+        mcu_ram_bytes=256 * 1024,
+        mcu_flash_bytes=1000,
     ).validate()
     edge = export_student(config, keras_model, SimpleNamespace(train=splits.train, test=splits.test.take(1)))
     int8 = edge["int8"]

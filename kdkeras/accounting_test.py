@@ -7,15 +7,37 @@ def gskd_payload(cache_key=None):
     """GSKD from a loaded teacher: stage 2 learns from the teacher and stage 1 (cached)."""
     return {
         "models": [
-            {"role": "teacher", "arch": "t", "flops": F_TEACHER, "epochs": 0, "checkpoint": "/x/teacher.keras", "model_key": "T"},
             {
-                "role": "stage1", "arch": "s1", "flops": F1, "epochs": 2, "images_trained": 2 * N,
-                "frozen_forward_images": {"teacher": 2 * N}, "train_seconds": 1.0, "model_key": "S1",
+                "role": "teacher",
+                "arch": "t",
+                "flops": F_TEACHER,
+                "epochs": 0,
+                "checkpoint": "/x/teacher.keras",
+                "model_key": "T",
             },
             {
-                "role": "stage2", "arch": "s2", "flops": F2, "epochs": 2, "images_trained": 2 * N + 7,
-                "frozen_forward_images": {"teacher": 0, "stage1": 0}, "train_seconds": 2.0, "model_key": "S2",
-                "cache_fills": [{"model": "teacher", "key": cache_key, "images": N}, {"model": "stage1", "key": None, "images": N}],
+                "role": "stage1",
+                "arch": "s1",
+                "flops": F1,
+                "epochs": 2,
+                "images_trained": 2 * N,
+                "frozen_forward_images": {"teacher": 2 * N},
+                "train_seconds": 1.0,
+                "model_key": "S1",
+            },
+            {
+                "role": "stage2",
+                "arch": "s2",
+                "flops": F2,
+                "epochs": 2,
+                "images_trained": 2 * N + 7,
+                "frozen_forward_images": {"teacher": 0, "stage1": 0},
+                "train_seconds": 2.0,
+                "model_key": "S2",
+                "cache_fills": [
+                    {"model": "teacher", "key": cache_key, "images": N},
+                    {"model": "stage1", "key": None, "images": N},
+                ],
             },
         ]
     }

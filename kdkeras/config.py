@@ -38,8 +38,7 @@ def _check_arch(where, spec):
     except KeyError:
         hint = " (in a comma-separated list, separate options with ':', e.g. mobilenet_v3_small:alpha=0.5:input=96)"
         raise UsageError(
-            f"{where}: not an architecture; expected one of {', '.join(models.names())}"
-            + (hint if "=" in spec else "")
+            f"{where}: not an architecture; expected one of {', '.join(models.names())}" + (hint if "=" in spec else "")
         ) from None
     except ValueError as error:
         raise UsageError(f"{where}: {error}") from None
@@ -53,12 +52,16 @@ class TrainConfig:
     dataset: str = _field(
         "mnist_sample", "mnist_sample (embedded), mnist, cifar10, cifar100 (tensorflow-datasets) or imagefolder:PATH"
     )
-    data_dir: Optional[str] = _field(None, "tensorflow-datasets data directory (default: TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    data_dir: Optional[str] = _field(
+        None, "tensorflow-datasets data directory (default: TFDS_DATA_DIR or ~/tensorflow_datasets)"
+    )
     output_dir: str = _field("runs/blkd", "where models, logs and results.json go", semantic=False)
     teacher: str = _field(
         "resnet26", "teacher architecture (see kdkeras.models.names()), options after ':', e.g. convnext_tiny:input=224"
     )
-    teacher_checkpoint: Optional[str] = _field(None, "a trained teacher .keras file; when empty, the teacher is trained first")
+    teacher_checkpoint: Optional[str] = _field(
+        None, "a trained teacher .keras file; when empty, the teacher is trained first"
+    )
     student: str = _field("resnet8", "student architecture, e.g. resnet8 or mobilenet_v3_small:alpha=0.75,input=96")
     assistants: Tuple[str, ...] = _field((), "takd: assistant architectures, largest first, comma-separated")
     stages: Tuple[str, ...] = _field((), "gskd: student architectures, smallest first, comma-separated")
@@ -96,7 +99,8 @@ class TrainConfig:
     mixed_precision: bool = _field(False, "mixed_float16 on GPU, mixed_bfloat16 on TPU")
     jit_compile: bool = _field(False, "compile train steps with XLA (slower for CIFAR ResNets on CPUs)", semantic=False)
     steps_per_execution: int = _field(
-        1, "training steps per call into TensorFlow (Keras compile); batch callbacks then run every N steps",
+        1,
+        "training steps per call into TensorFlow (Keras compile); batch callbacks then run every N steps",
         semantic=False,
     )
     intra_op_threads: int = _field(0, "TensorFlow threads inside one op (0: one per core)", semantic=False)
@@ -158,8 +162,12 @@ class TrainConfig:
             self.weight_decay_mode in WEIGHT_DECAY_MODES,
             f"--weight_decay_mode={self.weight_decay_mode}: expected one of {', '.join(WEIGHT_DECAY_MODES)}",
         )
-        check(self.lr_schedule in SCHEDULES, f"--lr_schedule={self.lr_schedule}: expected one of {', '.join(SCHEDULES)}")
-        check(0.0 <= self.warmup_fraction < 1.0, f"--warmup_fraction={self.warmup_fraction}: expected a value in [0, 1)")
+        check(
+            self.lr_schedule in SCHEDULES, f"--lr_schedule={self.lr_schedule}: expected one of {', '.join(SCHEDULES)}"
+        )
+        check(
+            0.0 <= self.warmup_fraction < 1.0, f"--warmup_fraction={self.warmup_fraction}: expected a value in [0, 1)"
+        )
         check(
             0.0 <= self.validation_fraction < 1.0,
             f"--validation_fraction={self.validation_fraction}: expected a value in [0, 1)",
@@ -203,7 +211,9 @@ class TrainConfig:
         if self.method == "gskd":
             check(len(self.stages) >= 1, "--stages: gskd needs at least one stage, e.g. --stages=resnet8,resnet14")
         if self.method == "takd":
-            check(len(self.assistants) >= 1, "--assistants: takd needs at least one assistant, e.g. --assistants=resnet14")
+            check(
+                len(self.assistants) >= 1, "--assistants: takd needs at least one assistant, e.g. --assistants=resnet14"
+            )
         check(bool(self.output_dir), "--output_dir: expected a directory")
         if self.export:
             from edge import QUANTIZATIONS

@@ -117,7 +117,11 @@ def _train_claimed(config, strategy, splits, chief, start):
 
 
 def export_student(config, student, splits):
-    """Exports the final student in every `--export` mode and measures each file (in TFLite Micro too with `--edge_runtime`)."""
+    """Exports the final student in every `--export` mode and measures each file.
+
+    LiteRT measures every file; with `--edge_runtime=litert,tflm` TensorFlow
+    Lite Micro too (accuracy, arena, flash, and the MCU budget if given).
+    """
     import edge
     from edge.benchmark import tflm_line
     from edge.budget import budget_line

@@ -34,7 +34,9 @@ def logits():
 def test_kd_divergence_matches_hand_computation_with_t_squared(logits, temperature):
     teacher, student, _ = logits
     got = losses.kd_divergence_per_example(teacher, student, temperature).numpy()
-    np.testing.assert_allclose(got, hand_kd(teacher.astype("float64"), student.astype("float64"), temperature), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        got, hand_kd(teacher.astype("float64"), student.astype("float64"), temperature), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_kd_divergence_is_zero_for_identical_logits(logits):
@@ -45,7 +47,9 @@ def test_kd_divergence_is_zero_for_identical_logits(logits):
 def test_kd_loss_weights_kd_term_by_alpha(logits):
     teacher, student, labels = logits
     total, ce, kd = losses.kd_loss_per_example(labels, student, teacher, 4.0, 0.9)
-    expected = 0.1 * hand_ce(labels, student.astype("float64")) + 0.9 * hand_kd(teacher.astype("float64"), student.astype("float64"), 4.0)
+    expected = 0.1 * hand_ce(labels, student.astype("float64")) + 0.9 * hand_kd(
+        teacher.astype("float64"), student.astype("float64"), 4.0
+    )
     np.testing.assert_allclose(total.numpy(), expected, rtol=1e-4)
     np.testing.assert_allclose(ce.numpy(), hand_ce(labels, student.astype("float64")), rtol=1e-4)
 
@@ -53,7 +57,9 @@ def test_kd_loss_weights_kd_term_by_alpha(logits):
 def test_growing_student_loss_adds_gamma_weighted_kl_to_previous(logits):
     teacher, student, labels = logits
     previous = teacher[::-1].copy()
-    total, _, _, kd_previous = losses.growing_student_loss_per_example(labels, student, teacher, previous, 2.0, 0.7, 0.5)
+    total, _, _, kd_previous = losses.growing_student_loss_per_example(
+        labels, student, teacher, previous, 2.0, 0.7, 0.5
+    )
     t, s, p = (a.astype("float64") for a in (teacher, student, previous))
     expected = 0.3 * hand_ce(labels, s) + 0.7 * hand_kd(t, s, 2.0) + 0.5 * hand_kd(p, s, 2.0)
     np.testing.assert_allclose(total.numpy(), expected, rtol=1e-4)

@@ -36,7 +36,9 @@ def test_l2_and_decoupled_differ_with_momentum_and_agree_without():
 
     def run(mode, momentum):
         variable = keras.Variable(w0)
-        optimizer = optimizers.make_optimizer("sgd", 0.1, 10, schedule="constant", momentum=momentum, weight_decay=0.1, weight_decay_mode=mode)
+        optimizer = optimizers.make_optimizer(
+            "sgd", 0.1, 10, schedule="constant", momentum=momentum, weight_decay=0.1, weight_decay_mode=mode
+        )
         for _ in range(3):
             optimizer.apply([keras.ops.convert_to_tensor(g)], [variable])
         return variable.numpy()

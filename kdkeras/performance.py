@@ -59,7 +59,8 @@ def describe():
     import tensorflow as tf
 
     return (
-        f"oneDNN {'on' if onednn_enabled() else 'off'} (TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}), "
+        f"oneDNN {'on' if onednn_enabled() else 'off'} "
+        f"(TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}), "
         f"threads intra/inter {tf.config.threading.get_intra_op_parallelism_threads()}/"
         f"{tf.config.threading.get_inter_op_parallelism_threads()} (0 = one per core)"
     )

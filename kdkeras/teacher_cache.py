@@ -178,13 +178,15 @@ def _fill(model, splits, views, npy_path, header_path, key, batch_size):
     """Runs `model` on every view of every example; writes table and header atomically."""
     info = splits.info
     shape = (views, info.num_train, info.num_classes)
-    # The model's logits for the view as the distiller computes them: resized to its input, softmax as log-probabilities.
+    # The model's logits for the view as the distiller computes them:
+    # resized to its input, a softmax output as log-probabilities.
     forward = tf.function(lambda x: tf.cast(models.logits(model, x), tf.float32), reduce_retracing=True)
     seed = splits.seed
 
     def write(temporary):
         table = np.lib.format.open_memmap(temporary, mode="w+", dtype=DTYPE, shape=shape)
         for view in range(views):
+
             def cut(index, example, view=view):
                 images = example[0]
                 if splits.augment:
@@ -198,7 +200,13 @@ def _fill(model, splits, views, npy_path, header_path, key, batch_size):
         del table
 
     io.replace_atomic(npy_path, write)
-    header = {"key": key, "shape": list(shape), "dtype": np.dtype(DTYPE).name, "bytes": os.path.getsize(npy_path), "sha256": _file_sha256(npy_path)}
+    header = {
+        "key": key,
+        "shape": list(shape),
+        "dtype": np.dtype(DTYPE).name,
+        "bytes": os.path.getsize(npy_path),
+        "sha256": _file_sha256(npy_path),
+    }
     io.write_json_atomic(header_path, header)
     return np.load(npy_path, mmap_mode="r")
 
@@ -227,5 +235,8 @@ def open_or_fill(model, splits, epochs, directory, source="teacher", batch_size=
     start = time.perf_counter()
     table = _fill(model, splits, views, npy_path, header_path, key, batch_size)
     seconds = time.perf_counter() - start
-    print(f"[kdkeras] {source} logits: filled the cache {npy_path} ({views} views x {shape_tail[0]} images) in {seconds:.1f} s")
+    print(
+        f"[kdkeras] {source} logits: filled the cache {npy_path} ({views} views x {shape_tail[0]} images) in "
+        f"{seconds:.1f} s"
+    )
     return TeacherCache(npy_path, key, table, filled=True, seconds=seconds)

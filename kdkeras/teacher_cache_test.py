@@ -17,7 +17,16 @@ def make_splits(augment=True, seed=7, pixels_seed=0):
     y = rng.integers(0, CLASSES, NUM_TRAIN).astype("int64")
     info = DatasetInfo("synthetic", (SIDE, SIDE, 3), CLASSES, NUM_TRAIN, 0)
     examples = tf.data.Dataset.from_tensor_slices((x, y))
-    return Splits(train=None, test=None, info=info, train_examples=examples, batch_size=16, augment=augment, seed=seed, shuffle_buffer=NUM_TRAIN), x
+    return Splits(
+        train=None,
+        test=None,
+        info=info,
+        train_examples=examples,
+        batch_size=16,
+        augment=augment,
+        seed=seed,
+        shuffle_buffer=NUM_TRAIN,
+    ), x
 
 
 def make_model(seed=1):
@@ -66,7 +75,9 @@ def test_cached_logits_are_the_models_output_for_the_very_pixels_seen(tmp_path):
 
 def test_views_are_uniform_over_the_162_crops_and_flips():
     assert NUM_VIEWS == 162
-    draw = tf.function(lambda: tf.map_fn(lambda i: view_of(3, 0, i), tf.range(16200, dtype=tf.int64), fn_output_signature=tf.int32))
+    draw = tf.function(
+        lambda: tf.map_fn(lambda i: view_of(3, 0, i), tf.range(16200, dtype=tf.int64), fn_output_signature=tf.int32)
+    )
     views = draw().numpy()
     counts = np.bincount(views, minlength=NUM_VIEWS)
     assert counts.min() > 50 and counts.max() < 150  # 100 expected each

@@ -38,7 +38,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 
 from absl import app, flags  # noqa: E402
 
-from kdkeras import cli, config as train_config, experiment, io  # noqa: E402
+from kdkeras import cli, experiment, io  # noqa: E402
+from kdkeras import config as train_config
 from kdkeras.errors import TrainingError, UsageError, check  # noqa: E402
 from kdkeras.pipelines import METHODS, Run, methods, registry  # noqa: E402
 from kdkeras.run_directory import check_settings, claim  # noqa: E402
@@ -53,7 +54,9 @@ train_config.define_flags()  # every kdkeras.train flag: the recipe
 flags.DEFINE_enum("tuner", "random", list(TUNERS), "keras-tuner oracle: random, bayesian or hyperband")
 flags.DEFINE_integer("max_trials", 10, "trials of the search (with hyperband: the most it runs)")
 flags.DEFINE_string("tune_dir", "", "the search's directory (default --output_dir if given, else runs/tune/<method>)")
-flags.DEFINE_list("knobs", [], "knobs to search, comma-separated (default: all of the method's); the others keep their flag value")
+flags.DEFINE_list(
+    "knobs", [], "knobs to search, comma-separated (default: all of the method's); the others keep their flag value"
+)
 flags.DEFINE_multi_string(
     "assistant_choices",
     [],
@@ -99,7 +102,10 @@ class TuneOptions:
             f"--validation_fraction={config.validation_fraction}: a search is scored on a validation split; "
             "expected a value in (0, 1), e.g. 0.1",
         )
-        check(config.strategy != "multi_worker", "--strategy=multi_worker: a search runs in one process; use auto, default or mirrored")
+        check(
+            config.strategy != "multi_worker",
+            "--strategy=multi_worker: a search runs in one process; use auto, default or mirrored",
+        )
         knobs = registry.get(config.method).knobs
         for knob in self.knobs:
             check(
@@ -122,7 +128,8 @@ class TuneOptions:
             for arch in _chain(chain):
                 check(
                     arch in models.names(),
-                    f"--assistant_choices={chain}: {arch!r} is not an architecture; expected names from {', '.join(models.names())}",
+                    f"--assistant_choices={chain}: {arch!r} is not an architecture; expected names from "
+                    f"{', '.join(models.names())}",
                 )
         if not self.tune_dir:
             self.tune_dir = os.path.join("runs", "tune", config.method)
@@ -291,7 +298,14 @@ class Search:
         trials = []
         for trial in sorted(oracle.trials.values(), key=lambda t: t.trial_id):
             score = trial.score if trial.status == "COMPLETED" else None
-            trials.append({"trial_id": trial.trial_id, "status": trial.status, OBJECTIVE: score, "values": dict(trial.hyperparameters.values)})
+            trials.append(
+                {
+                    "trial_id": trial.trial_id,
+                    "status": trial.status,
+                    OBJECTIVE: score,
+                    "values": dict(trial.hyperparameters.values),
+                }
+            )
         best = oracle.get_best_trials(1)
         if not best or best[0].score is None:
             return None
@@ -379,7 +393,9 @@ def make_tuner(search):
     elif options.tuner == "bayesian":
         oracle = keras_tuner.oracles.BayesianOptimizationOracle(max_trials=options.max_trials, **common)
     else:
-        oracle = keras_tuner.oracles.HyperbandOracle(max_epochs=config.epochs, factor=options.hyperband_factor, **common)
+        oracle = keras_tuner.oracles.HyperbandOracle(
+            max_epochs=config.epochs, factor=options.hyperband_factor, **common
+        )
         oracle.max_trials = options.max_trials  # Oracle.create_trial stops there
 
     class DistillationTuner(keras_tuner.Tuner):
@@ -473,7 +489,8 @@ def _tune_dir(values):
     if values["output_dir"].present:
         check(
             not values["tune_dir"].present,
-            f"--output_dir={values.output_dir} and --tune_dir={values.tune_dir}: both name the search's directory; give one",
+            f"--output_dir={values.output_dir} and --tune_dir={values.tune_dir}: both name the search's "
+            "directory; give one",
         )
         return values.output_dir
     return values.tune_dir

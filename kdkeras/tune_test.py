@@ -11,10 +11,10 @@ import sys
 import pytest
 
 from kdkeras import tune
-from kdkeras.pipelines import registry
-from kdkeras.errors import UsageError
 from kdkeras.config import METHODS, TrainConfig
 from kdkeras.data import DatasetInfo
+from kdkeras.errors import UsageError
+from kdkeras.pipelines import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST = DatasetInfo(name="mnist_sample", input_shape=(28, 28, 1), num_classes=10, num_train=7200, num_test=2000)
@@ -89,7 +89,12 @@ def test_knobs_restricts_the_search_and_the_rest_keep_their_flag_values(tmp_path
     space = tune.search_space(config, options(tmp_path, knobs=("wskd_beta",)).validate(config), MNIST)
     assert [hp.name for hp in space.space] == ["wskd_beta"]
     trial = tune.trial_config(config, {"wskd_beta": 0.25}, "elsewhere")
-    assert (trial.wskd_beta, trial.wskd_correction, trial.temperature, trial.output_dir) == (0.25, "swap", 4.0, "elsewhere")
+    assert (trial.wskd_beta, trial.wskd_correction, trial.temperature, trial.output_dir) == (
+        0.25,
+        "swap",
+        4.0,
+        "elsewhere",
+    )
     with pytest.raises(UsageError, match="wskd_margin acts only with --wskd_correction=lift"):
         tune.search_space(config, options(tmp_path, knobs=("wskd_margin",)).validate(config), MNIST)
 
@@ -103,7 +108,11 @@ def test_knobs_restricts_the_search_and_the_rest_keep_their_flag_values(tmp_path
         (dict(validation_fraction=0.0), (), "--validation_fraction=0.0: a search is scored on a validation split"),
         (dict(method="nokd"), (), "--method=nokd: no distillation knobs"),
         ({}, ("wskd_beta",), "--knobs: 'wskd_beta' is not a knob of blkd"),
-        (dict(method="tfkd_reg", teacher_checkpoint="t.keras"), (), "--teacher_checkpoint: tfkd_reg does not learn from --teacher"),
+        (
+            dict(method="tfkd_reg", teacher_checkpoint="t.keras"),
+            (),
+            "--teacher_checkpoint: tfkd_reg does not learn from --teacher",
+        ),
     ],
 )
 def test_bad_settings_are_one_usage_error(tmp_path, changes, knobs, message):
@@ -189,8 +198,8 @@ def _completed(payload):
 
 
 def test_interrupted_search_resumes_never_reads_the_test_split_and_its_best_flags_train(tmp_path, monkeypatch):
-    from kdkeras import data
-    from kdkeras import config as train_config, experiment
+    from kdkeras import config as train_config
+    from kdkeras import data, experiment
     from kdkeras import train as kdtrain
     from kdkeras.pipelines import run as run_module
 
@@ -263,7 +272,9 @@ def test_interrupted_search_resumes_never_reads_the_test_split_and_its_best_flag
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("tuner, method", [("bayesian", "wskd"), ("hyperband", "gskd"), ("random", "takd"), ("random", "tfkd_self")])
+@pytest.mark.parametrize(
+    "tuner, method", [("bayesian", "wskd"), ("hyperband", "gskd"), ("random", "takd"), ("random", "tfkd_self")]
+)
 def test_other_tuners_and_methods_finish(tmp_path, tuner, method):
     if tuner == "bayesian":
         pytest.importorskip("sklearn", reason="keras-tuner's Bayesian optimisation needs scikit-learn")

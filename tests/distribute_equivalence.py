@@ -19,7 +19,9 @@ import kdkeras  # noqa: E402
 
 def tiny(seed, num_classes=3):
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(num_classes)])
+    return keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(num_classes)]
+    )
 
 
 def data(cached_teacher=False):
@@ -40,7 +42,9 @@ def data(cached_teacher=False):
 MAKERS = {
     "blkd": lambda s, t, p: kdkeras.Distiller(s, t, temperature=2.0, alpha=0.7),
     "wskd": lambda s, t, p: kdkeras.WiseStudentDistiller(s, t, temperature=2.0, alpha=0.7, beta=0.4),
-    "wskd_errors_on_one_replica": lambda s, t, p: kdkeras.WiseStudentDistiller(s, t, temperature=2.0, alpha=0.7, beta=0.4),
+    "wskd_errors_on_one_replica": lambda s, t, p: kdkeras.WiseStudentDistiller(
+        s, t, temperature=2.0, alpha=0.7, beta=0.4
+    ),
     "gskd": lambda s, t, p: kdkeras.GrowingStudentDistiller(s, t, p, temperature=2.0, alpha=0.7, gamma=0.5),
 }
 

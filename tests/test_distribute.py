@@ -15,7 +15,10 @@ def test_mirrored_strategy_matches_default_strategy():
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "tests", "distribute_equivalence.py")],
-        env=env, capture_output=True, text=True, timeout=600,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])

@@ -4,8 +4,8 @@ import csv
 
 import pytest
 
-from kdkeras.errors import UsageError
 from kdkeras.config import TrainConfig
+from kdkeras.errors import UsageError
 from kdkeras.experiment import train
 
 
@@ -31,8 +31,15 @@ def roles(results):
 
 
 def test_takd_chain_runs_teacher_assistants_student_in_order(tmp_path):
-    results = train(config(tmp_path, method="takd", teacher="plain6", assistants=("plain4", "plain2"), student="plain2"))
-    assert roles(results) == [("teacher", "plain6"), ("assistant1", "plain4"), ("assistant2", "plain2"), ("student", "plain2")]
+    results = train(
+        config(tmp_path, method="takd", teacher="plain6", assistants=("plain4", "plain2"), student="plain2")
+    )
+    assert roles(results) == [
+        ("teacher", "plain6"),
+        ("assistant1", "plain4"),
+        ("assistant2", "plain2"),
+        ("student", "plain2"),
+    ]
     assert [m.get("taught_by") for m in results["models"][1:]] == [["teacher"], ["assistant1"], ["assistant2"]]
     assert all(m["trained_by"] == "Distiller" for m in results["models"][1:])
     assert all(m["teacher_cache"] for m in results["models"][1:])
@@ -71,9 +78,15 @@ def test_wskd_reports_step_two_examples(tmp_path):
 
 
 def test_gskd_grows_through_stages_to_a_new_teacher(tmp_path):
-    results = train(config(tmp_path, method="gskd", teacher="plain6", stages=("plain2", "plain4"), grow_to_teacher=True))
+    results = train(
+        config(tmp_path, method="gskd", teacher="plain6", stages=("plain2", "plain4"), grow_to_teacher=True)
+    )
     assert roles(results) == [("teacher", "plain6"), ("stage1", "plain2"), ("stage2", "plain4"), ("stage3", "plain6")]
-    assert [m["trained_by"] for m in results["models"][1:]] == ["Distiller", "GrowingStudentDistiller", "GrowingStudentDistiller"]
+    assert [m["trained_by"] for m in results["models"][1:]] == [
+        "Distiller",
+        "GrowingStudentDistiller",
+        "GrowingStudentDistiller",
+    ]
     assert results["models"][2]["taught_by"] == ["teacher", "stage1"]
     assert results["new_teacher"]["arch"] == "plain6" and results["student"]["arch"] == "plain6"
     assert (tmp_path / "run" / "student.keras").exists()
@@ -101,7 +114,17 @@ def test_teacher_cache_gives_the_same_result(tmp_path, method, extra):
 
     outcomes = {}
     for cache in ("on", "off"):
-        results = train(config(tmp_path / cache, method=method, teacher_cache=cache, seed=3, optimizer="sgd", learning_rate=0.05, **extra))
+        results = train(
+            config(
+                tmp_path / cache,
+                method=method,
+                teacher_cache=cache,
+                seed=3,
+                optimizer="sgd",
+                learning_rate=0.05,
+                **extra,
+            )
+        )
         assert [m.get("teacher_cache") for m in results["models"][1:]] == [cache == "on"] * (len(results["models"]) - 1)
         outcomes[cache] = (results, keras.models.load_model(tmp_path / cache / "run" / "student.keras"))
     # Same seed, same shuffling, same teacher logits: on this machine the two
@@ -124,6 +147,11 @@ def test_a_second_run_in_the_output_tree_reuses_the_teacher_cache(tmp_path):
     teacher = str(tmp_path / "blkd" / "run" / "teacher.keras")
     second = train(config(tmp_path / "wskd", method="wskd", teacher_checkpoint=teacher, **shared))
     (filled,), (reused,) = first["models"][1]["caches"], second["models"][1]["caches"]
-    assert filled["filled"] and filled["fill_images"] == 2 * 8000 and filled["views"] == 2 and filled["bytes"] > 2 * 8000 * 10 * 4
+    assert (
+        filled["filled"]
+        and filled["fill_images"] == 2 * 8000
+        and filled["views"] == 2
+        and filled["bytes"] > 2 * 8000 * 10 * 4
+    )
     assert not reused["filled"] and reused["fill_images"] == 0 and reused["cache"] == filled["cache"]
     assert second["models"][1]["cache_seconds"] == 0.0

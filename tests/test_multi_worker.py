@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 
-
 from tests.conftest import FAST_FLAGS, ROOT
 
 
@@ -30,8 +29,18 @@ def test_two_workers_train_blkd_and_only_the_chief_writes_results(tmp_path):
             PYTHONPATH=ROOT,
             TF_CONFIG=json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}),
         )
-        args = [sys.executable, "-m", "kdkeras.train", "--method=blkd", "--strategy=multi_worker", f"--output_dir={tmp_path / f'worker{index}'}", *FAST_FLAGS]
-        processes.append(subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        args = [
+            sys.executable,
+            "-m",
+            "kdkeras.train",
+            "--method=blkd",
+            "--strategy=multi_worker",
+            f"--output_dir={tmp_path / f'worker{index}'}",
+            *FAST_FLAGS,
+        ]
+        processes.append(
+            subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        )
     outputs = [p.communicate(timeout=600) for p in processes]
     for process, (stdout, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr[-3000:]

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kdkeras.errors import UsageError
 from kdkeras.config import TrainConfig
+from kdkeras.errors import UsageError
 from tests.conftest import FAST_FLAGS, ROOT, run_module
 
 RESUME_FLAGS = [f for f in FAST_FLAGS if not f.startswith("--epochs")] + ["--method=blkd", "--epochs=4"]
@@ -64,7 +64,15 @@ def test_sigkill_mid_epoch_then_rerun_resumes(tmp_path):
 def test_diverging_loss_stops_with_a_message_and_keeps_finished_work(tmp_path):
     out = tmp_path / "run"
     flags = [f for f in FAST_FLAGS if not f.startswith(("--optimizer", "--learning_rate"))]
-    result = run_module("kdkeras.train", "--method=blkd", f"--output_dir={out}", *flags, "--optimizer=sgd", "--learning_rate=1e9", "--teacher_checkpoint=" + str(make_teacher(tmp_path)))
+    result = run_module(
+        "kdkeras.train",
+        "--method=blkd",
+        f"--output_dir={out}",
+        *flags,
+        "--optimizer=sgd",
+        "--learning_rate=1e9",
+        "--teacher_checkpoint=" + str(make_teacher(tmp_path)),
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert "student diverged" in last and "epoch 1" in last and "learning rate" in last
@@ -149,8 +157,8 @@ def test_truncated_keras_file_from_a_real_model(tmp_path):
 def test_random_command_lines_exit_2_or_parse(argv):
     from absl import flags
 
-    from kdkeras.train import FLAGS, parse_flags
     from kdkeras.config import from_flags as config_from_flags
+    from kdkeras.train import FLAGS, parse_flags
 
     FLAGS.unparse_flags()
     try:

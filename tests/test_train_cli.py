@@ -106,7 +106,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, fast_flags, case, capsys):
 )
 def test_teacher_that_does_not_fit_the_data(tmp_path, fast_flags, shape, classes, expected):
     checkpoint = save_model(str(tmp_path / "teacher.keras"), shape, classes)
-    result = run_module("kdkeras.train", f"--output_dir={tmp_path / 'out'}", f"--teacher_checkpoint={checkpoint}", *fast_flags)
+    result = run_module(
+        "kdkeras.train", f"--output_dir={tmp_path / 'out'}", f"--teacher_checkpoint={checkpoint}", *fast_flags
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert "--teacher_checkpoint" in last and expected in last
@@ -115,7 +117,9 @@ def test_teacher_that_does_not_fit_the_data(tmp_path, fast_flags, shape, classes
 def test_unreadable_checkpoint(tmp_path, fast_flags):
     checkpoint = tmp_path / "teacher.keras"
     checkpoint.write_bytes(b"not a zip file")
-    result = run_module("kdkeras.train", f"--output_dir={tmp_path / 'out'}", f"--teacher_checkpoint={checkpoint}", *fast_flags)
+    result = run_module(
+        "kdkeras.train", f"--output_dir={tmp_path / 'out'}", f"--teacher_checkpoint={checkpoint}", *fast_flags
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "not a readable .keras model" in result.stderr
 

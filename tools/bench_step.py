@@ -37,9 +37,12 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cifar_jpeg import read_images  # noqa: E402  (tools/, beside this script)
+
 from kdkeras import cli, errors  # noqa: E402
 
-flags.DEFINE_string("data", "../shared/datasets/cifar10-jpeg.tar.gz", "CIFAR-10 JPEG tarball or image folder (train/<class>/*.jpg)")
+flags.DEFINE_string(
+    "data", "../shared/datasets/cifar10-jpeg.tar.gz", "CIFAR-10 JPEG tarball or image folder (train/<class>/*.jpg)"
+)
 flags.DEFINE_integer("num_images", 10_000, "training images per epoch")
 flags.DEFINE_integer("rounds", 3, "interleaved rounds; one epoch of every variant per round")
 flags.DEFINE_integer("batch_size", 128, "batch size")
@@ -105,7 +108,16 @@ def add_augmented(variants, x, y, teacher, student, sgd, batch_size, epochs, cac
 
     info = DatasetInfo("bench", x.shape[1:], 10, len(y), 0)
     examples = tf.data.Dataset.from_tensor_slices((x.astype("float32"), y)).cache()
-    splits = Splits(train=None, test=None, info=info, train_examples=examples, batch_size=batch_size, augment=True, seed=0, shuffle_buffer=len(y))
+    splits = Splits(
+        train=None,
+        test=None,
+        info=info,
+        train_examples=examples,
+        batch_size=batch_size,
+        augment=True,
+        seed=0,
+        shuffle_buffer=len(y),
+    )
     cache = teacher_cache.open_or_fill(teacher, splits, epochs, cache_dir)
     alone = student()
     alone.compile(sgd(), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
@@ -116,12 +128,20 @@ def add_augmented(variants, x, y, teacher, student, sgd, batch_size, epochs, cac
     cached = kdkeras.Distiller(student(), teacher)
     cached.compile(optimizer=sgd(), metrics=["accuracy"])
     variants["blkd_aug_cached"] = (cached, lambda epoch: splits.epoch_batches(epoch, {"teacher_logits": cache.table}))
-    return {"fill_seconds": cache.seconds, "fill_images": epochs * len(y), "fill_images_per_second": epochs * len(y) / max(cache.seconds, 1e-9), "bytes": cache.bytes}
+    return {
+        "fill_seconds": cache.seconds,
+        "fill_images": epochs * len(y),
+        "fill_images_per_second": epochs * len(y) / max(cache.seconds, 1e-9),
+        "bytes": cache.bytes,
+    }
 
 
 @cli.run
 def main(argv):
-    errors.check(FLAGS.num_images >= FLAGS.batch_size, f"--num_images={FLAGS.num_images}: expected at least one batch (--batch_size={FLAGS.batch_size})")
+    errors.check(
+        FLAGS.num_images >= FLAGS.batch_size,
+        f"--num_images={FLAGS.num_images}: expected at least one batch (--batch_size={FLAGS.batch_size})",
+    )
     errors.check(FLAGS.rounds >= 1, f"--rounds={FLAGS.rounds}: expected >= 1")
     x, y = read_images(FLAGS.data, FLAGS.num_images)
     import tempfile
@@ -130,8 +150,10 @@ def main(argv):
     with tempfile.TemporaryDirectory() as cache_dir:
         fill = add_augmented(variants, x, y, teacher, student, sgd, FLAGS.batch_size, FLAGS.rounds, cache_dir)
         seconds = time_variants(variants)
-    print(f"teacher cache fill: {fill['fill_images']} images in {fill['fill_seconds']:.1f} s = "
-          f"{fill['fill_images_per_second']:.0f} images/s of teacher inference; {fill['bytes']} bytes")
+    print(
+        f"teacher cache fill: {fill['fill_images']} images in {fill['fill_seconds']:.1f} s = "
+        f"{fill['fill_images_per_second']:.0f} images/s of teacher inference; {fill['bytes']} bytes"
+    )
     report(seconds, len(y), fill)
 
 
@@ -163,7 +185,11 @@ def report(seconds, images, fill):
     }
     for name, s in seconds.items():
         base = statistics.median(seconds[AUGMENTED_BASE if name.endswith(("_aug", "_aug_cached")) else "student"])
-        facts["variants"][name] = {"median_seconds": statistics.median(s), "seconds": s, "ratio_to_student": statistics.median(s) / base}
+        facts["variants"][name] = {
+            "median_seconds": statistics.median(s),
+            "seconds": s,
+            "ratio_to_student": statistics.median(s) / base,
+        }
     for name, entry in facts["variants"].items():
         alone = "student alone with --augment" if name.endswith(("_aug", "_aug_cached")) else "student alone"
         print(f"{name:16s} {entry['median_seconds']:7.2f} s/epoch  {entry['ratio_to_student']:.2f}x {alone}")

@@ -28,9 +28,12 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cifar_jpeg import read_images  # noqa: E402  (tools/, beside this script)
+
 from kdkeras import cli, errors, performance  # noqa: E402  (performance: before TensorFlow)
 
-flags.DEFINE_string("data", "../shared/datasets/cifar10-jpeg.tar.gz", "CIFAR-10 JPEG tarball or image folder (train/<class>/*.jpg)")
+flags.DEFINE_string(
+    "data", "../shared/datasets/cifar10-jpeg.tar.gz", "CIFAR-10 JPEG tarball or image folder (train/<class>/*.jpg)"
+)
 flags.DEFINE_integer("num_images", 5120, "training images per epoch")
 flags.DEFINE_integer("rounds", 3, "interleaved rounds")
 flags.DEFINE_integer("batch_size", 128, "batch size")
@@ -39,7 +42,20 @@ flags.DEFINE_integer("matmul_size", 2048, "side of the square float32 matrices o
 flags.DEFINE_integer("steps_per_execution", 1, "Keras steps_per_execution of the training fit")
 FLAGS = flags.FLAGS
 
-VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16", "amx_tile")
+VECTOR_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_bf16",
+    "amx_tile",
+)
 
 
 def cpu_description():
@@ -100,7 +116,6 @@ def matmul_rate(tf, size, repeats=10):
 def main(argv):
     errors.check(FLAGS.num_images >= FLAGS.batch_size, f"--num_images={FLAGS.num_images}: expected at least one batch")
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from kdkeras import models
@@ -108,12 +123,25 @@ def main(argv):
 
     name, vector, cpus = cpu_description()
     print(f"CPU: {name}, {cpus} logical CPUs, vector extensions: {' '.join(vector) or 'none found'}")
-    print("bf16: " + ("the CPU has AVX-512 BF16/AMX" if {"avx512_bf16", "amx_bf16"} & set(vector) else "no bf16 instructions, so mixed_bfloat16 is emulated and slower; not used"))
+    print(
+        "bf16: "
+        + (
+            "the CPU has AVX-512 BF16/AMX"
+            if {"avx512_bf16", "amx_bf16"} & set(vector)
+            else "no bf16 instructions, so mixed_bfloat16 is emulated and slower; not used"
+        )
+    )
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}; {performance.describe()}")
     x, y = read_images(FLAGS.data, FLAGS.num_images)
     steps = len(y) // FLAGS.batch_size
     x, y = x[: steps * FLAGS.batch_size], y[: steps * FLAGS.batch_size]
-    train = tf.data.Dataset.from_tensor_slices((x, y)).cache().shuffle(len(y), seed=0).batch(FLAGS.batch_size).prefetch(tf.data.AUTOTUNE)
+    train = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .cache()
+        .shuffle(len(y), seed=0)
+        .batch(FLAGS.batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
     test = tf.data.Dataset.from_tensor_slices(x).batch(FLAGS.batch_size).cache().prefetch(tf.data.AUTOTUNE)
     matmul = matmul_rate(tf, FLAGS.matmul_size)
     built = {}
@@ -143,13 +171,26 @@ def main(argv):
             wall, cpu = timed(lambda: model.predict(test, verbose=0))
             infer_wall[arch].append(wall)
             infer_cpu[arch].append(cpu)
-        print(f"round {round_index + 1}/{FLAGS.rounds}: matmul {peak[-1]:.1f} GFLOP/s, " + ", ".join(f"{a} {len(y) / train_wall[a][-1]:.0f}/{len(y) / infer_wall[a][-1]:.0f} img/s" for a in built), flush=True)
+        print(
+            f"round {round_index + 1}/{FLAGS.rounds}: matmul {peak[-1]:.1f} GFLOP/s, "
+            + ", ".join(f"{a} {len(y) / train_wall[a][-1]:.0f}/{len(y) / infer_wall[a][-1]:.0f} img/s" for a in built),
+            flush=True,
+        )
     median = statistics.median
     peak, peak_cpu = median(peak), median(peak_cpu)
-    print(f"\nmatmul {FLAGS.matmul_size}x{FLAGS.matmul_size} float32: {peak:.1f} GFLOP/s wall, {peak_cpu:.1f} GFLOP per CPU-second (practical peak)")
-    print(f"medians of {FLAGS.rounds} interleaved rounds, {len(y)} images per epoch, batch {FLAGS.batch_size}; 'of peak' compares GFLOP/s of wall time,")
+    print(
+        f"\nmatmul {FLAGS.matmul_size}x{FLAGS.matmul_size} float32: {peak:.1f} GFLOP/s wall, {peak_cpu:.1f} "
+        "GFLOP per CPU-second (practical peak)"
+    )
+    print(
+        f"medians of {FLAGS.rounds} interleaved rounds, {len(y)} images per epoch, batch {FLAGS.batch_size}; "
+        "'of peak' compares GFLOP/s of wall time,"
+    )
     print("'CPU' compares GFLOP per CPU-second of this process (robust to other processes sharing the cores)")
-    print(f"{'model':9s} {'MFLOPs':>7s} {'train img/s':>11s} {'GFLOP/s':>8s} {'of peak':>7s} {'CPU':>5s} {'infer img/s':>11s} {'GFLOP/s':>8s} {'of peak':>7s} {'CPU':>5s}")
+    print(
+        f"{'model':9s} {'MFLOPs':>7s} {'train img/s':>11s} {'GFLOP/s':>8s} {'of peak':>7s} {'CPU':>5s} "
+        f"{'infer img/s':>11s} {'GFLOP/s':>8s} {'of peak':>7s} {'CPU':>5s}"
+    )
     for arch, (_, flops) in built.items():
         row = f"{arch:9s} {flops / 1e6:7.1f}"
         for wall, cpu, factor in ((train_wall, train_cpu, 3), (infer_wall, infer_cpu, 1)):

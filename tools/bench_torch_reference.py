@@ -43,7 +43,9 @@ def torch_resnet8(torch, num_classes=10):
             self.b = conv_bn(cout, cout, 1, relu=False)
             self.proj = None
             if stride != 1 or cin != cout:
-                self.proj = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout, momentum=0.1, eps=1e-3))
+                self.proj = nn.Sequential(
+                    nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout, momentum=0.1, eps=1e-3)
+                )
 
         def forward(self, x):
             shortcut = x if self.proj is None else self.proj(x)
@@ -68,7 +70,11 @@ def torch_resnet8(torch, num_classes=10):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="data/cifar10-jpeg", help="image folder with train/<class>/*.jpg (the extracted CIFAR-10 JPEG copy)")
+    parser.add_argument(
+        "--data",
+        default="data/cifar10-jpeg",
+        help="image folder with train/<class>/*.jpg (the extracted CIFAR-10 JPEG copy)",
+    )
     parser.add_argument("--num_images", type=int, default=5120)
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
@@ -78,9 +84,11 @@ def main():
     try:
         import torch
     except ImportError:
-        print("skipped: PyTorch is not installed (pip install torch==2.13.0 for the CPU build); it is not a kdkeras dependency")
+        print(
+            "skipped: PyTorch is not installed (pip install torch==2.13.0 for the CPU build); it is not a "
+            "kdkeras dependency"
+        )
         return 0
-    import numpy as np
 
     from bench_step import read_images
 
@@ -107,11 +115,13 @@ def main():
 
     epochs = {"pytorch": torch_epoch}
     if not args.no_keras:
-        from kdkeras import performance  # noqa: F401  (before TensorFlow)
         import keras
         import tensorflow as tf
 
-        from kdkeras import models
+        from kdkeras import (
+            models,
+            performance,  # noqa: F401  (before TensorFlow)
+        )
         from kdkeras.data.datasets import NORMALIZATION
 
         keras.utils.set_random_seed(0)
@@ -121,7 +131,14 @@ def main():
             keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
-        data = tf.data.Dataset.from_tensor_slices((x, y)).cache().shuffle(len(y), seed=0).batch(args.batch_size).take(batches).prefetch(tf.data.AUTOTUNE)
+        data = (
+            tf.data.Dataset.from_tensor_slices((x, y))
+            .cache()
+            .shuffle(len(y), seed=0)
+            .batch(args.batch_size)
+            .take(batches)
+            .prefetch(tf.data.AUTOTUNE)
+        )
         kmodel.fit(data.take(2), verbose=0)
         epochs["keras"] = lambda: kmodel.fit(data, epochs=1, verbose=0)
     torch_epoch()  # warm up
@@ -137,12 +154,21 @@ def main():
         print(f"round {r + 1}: " + "  ".join(f"{n}={s[-1]:.2f}s" for n, s in seconds.items()), flush=True)
     images_per_epoch = batches * args.batch_size
     rate = {name: images_per_epoch / statistics.median(s) for name, s in seconds.items()}
-    print(f"# interleaved in one process, {images_per_epoch} images/epoch, batch {args.batch_size}, median of {args.rounds} epochs; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"# interleaved in one process, {images_per_epoch} images/epoch, batch {args.batch_size}, median of "
+        f"{args.rounds} epochs; torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     for name, r in rate.items():
-        print(f"{name:8s} train {r:8.0f} img/s  {statistics.median(seconds[name]):.2f} s/epoch wall  {statistics.median(cpu[name]):.2f} CPU-s/epoch")
+        print(
+            f"{name:8s} train {r:8.0f} img/s  {statistics.median(seconds[name]):.2f} s/epoch wall  "
+            f"{statistics.median(cpu[name]):.2f} CPU-s/epoch"
+        )
     if "keras" in rate:
         cpu_ratio = statistics.median(cpu["keras"]) / statistics.median(cpu["pytorch"])
-        print(f"keras takes {rate['pytorch'] / rate['keras']:.2f}x the wall time and {cpu_ratio:.2f}x the CPU time of the PyTorch loop")
+        print(
+            f"keras takes {rate['pytorch'] / rate['keras']:.2f}x the wall time and {cpu_ratio:.2f}x the CPU "
+            "time of the PyTorch loop"
+        )
     return 0
 
 

@@ -30,14 +30,18 @@ def read_images(path, limit):
 
     elif os.path.isfile(path):
         archive = tarfile.open(path)
-        members = {m.name: m for m in archive if m.isfile() and m.name.endswith(".jpg") and "train" in m.name.split("/")}
+        members = {
+            m.name: m for m in archive if m.isfile() and m.name.endswith(".jpg") and "train" in m.name.split("/")
+        }
         entries = sorted((name.split("/")[-2], name) for name in members)
 
         def read(name):
             return archive.extractfile(members[name]).read()
 
     else:
-        raise errors.UsageError(f"--data={path}: no such file or folder; expected the CIFAR-10 JPEG tarball or its folder")
+        raise errors.UsageError(
+            f"--data={path}: no such file or folder; expected the CIFAR-10 JPEG tarball or its folder"
+        )
     errors.check(entries, f"--data={path}: found no train/<class>/*.jpg images")
     entries = entries[:: max(1, len(entries) // limit)][:limit]
     classes = {name: index for index, name in enumerate(sorted({name for name, _ in entries}))}

@@ -68,12 +68,33 @@ FLAGS = flags.FLAGS
 FLAGS.set_default("output_dir", "runs/compare")
 
 CSV_COLUMNS = [
-    "method", "seed", "student_arch", "student_accuracy", "teacher_arch", "teacher_accuracy",
-    "uses_shared_teacher", "models_trained", "train_seconds", "shared_teacher_seconds", "total_seconds",
-    "images_forward", "images_backward", "teacher_forward_images", "train_flops", "total_train_flops",
-    "student_params", "student_flops", "int8_size_bytes", "int8_accuracy", "int8_latency_ms",
-    "int8_arena_bytes", "int8_flash_bytes",
-    "step2_examples", "images_by_network", "model_accuracies", "run_dir",
+    "method",
+    "seed",
+    "student_arch",
+    "student_accuracy",
+    "teacher_arch",
+    "teacher_accuracy",
+    "uses_shared_teacher",
+    "models_trained",
+    "train_seconds",
+    "shared_teacher_seconds",
+    "total_seconds",
+    "images_forward",
+    "images_backward",
+    "teacher_forward_images",
+    "train_flops",
+    "total_train_flops",
+    "student_params",
+    "student_flops",
+    "int8_size_bytes",
+    "int8_accuracy",
+    "int8_latency_ms",
+    "int8_arena_bytes",
+    "int8_flash_bytes",
+    "step2_examples",
+    "images_by_network",
+    "model_accuracies",
+    "run_dir",
 ]
 
 
@@ -86,7 +107,9 @@ def parse_seeds(text, base, flag="--seeds"):
     try:
         values = [int(p) for p in parts]
     except ValueError:
-        raise UsageError(f"{flag}={text}: expected a count (e.g. 3) or a comma-separated list of integers (e.g. 0,1,2)") from None
+        raise UsageError(
+            f"{flag}={text}: expected a count (e.g. 3) or a comma-separated list of integers (e.g. 0,1,2)"
+        ) from None
     check(values, f"{flag}={text}: expected a count (e.g. 3) or a comma-separated list of integers")
     if len(values) == 1 and "," not in text:
         check(values[0] >= 1, f"{flag}={text}: expected a count >= 1")
@@ -109,7 +132,10 @@ def parse_variants(texts):
         for item in settings.split(";"):
             key, _, value = item.partition("=")
             key = key.strip().lstrip("-")
-            check(key in types and key not in ("method", "seed", "output_dir"), f"--variant={text}: {key!r} is not a setting")
+            check(
+                key in types and key not in ("method", "seed", "output_dir"),
+                f"--variant={text}: {key!r} is not a setting",
+            )
             default = getattr(train_config.TrainConfig(), key)
             if isinstance(default, bool):
                 check(value.lower() in ("true", "false", "1", "0"), f"--variant={text}: {key} expects true or false")
@@ -194,8 +220,14 @@ class Plan:
     def teacher_config(self, seed):
         r = self.recipe
         return dataclasses.replace(
-            r, method="nokd", student=r.teacher, epochs=r.teacher_epochs, seed=seed,
-            output_dir=self.teacher_dir(seed), teacher_checkpoint=None, **dict(self._common(), export=()),
+            r,
+            method="nokd",
+            student=r.teacher,
+            epochs=r.teacher_epochs,
+            seed=seed,
+            output_dir=self.teacher_dir(seed),
+            teacher_checkpoint=None,
+            **dict(self._common(), export=()),
         )
 
     def method_config(self, name, seed):
@@ -214,7 +246,9 @@ class Plan:
         for name, seed in self.pairs():
             if self.trains_shared_teacher and self.uses_shared_teacher(name) and seed not in teachers:
                 teachers.add(seed)
-                out.append((f"shared teacher ({self.recipe.teacher}) seed {seed}", None, seed, self.teacher_config(seed)))
+                out.append(
+                    (f"shared teacher ({self.recipe.teacher}) seed {seed}", None, seed, self.teacher_config(seed))
+                )
             out.append((f"{name} seed {seed}", name, seed, self.method_config(name, seed)))
         return out
 
@@ -224,7 +258,9 @@ def plan_from_flags(values):
     recipe = train_config.from_flags(values)
     edge = values.edge.strip().lower()
     check(edge in EDGE_MODES, f"--edge={values.edge}: expected one of {', '.join(EDGE_MODES)}")
-    check(values.dekd_teacher_epochs >= 0, f"--dekd_teacher_epochs={values.dekd_teacher_epochs}: expected an integer >= 0")
+    check(
+        values.dekd_teacher_epochs >= 0, f"--dekd_teacher_epochs={values.dekd_teacher_epochs}: expected an integer >= 0"
+    )
     variants = parse_variants(values.variant)
     methods = parse_methods(values.methods, variants, "--methods")
     extra = parse_methods(values.extra_methods, variants, "--extra_methods")
@@ -318,8 +354,12 @@ def _run_all(plan):
             measure_footprint(config.output_dir)
         write_summary(plan)
     write_summary(plan)
-    print(f"[compare] {len(runs) - len(failed)} of {len(runs)} runs finished ({time.perf_counter() - start:.1f} s this time); "
-          f"results in {os.path.join(plan.results_dir or plan.output_dir, 'results.md')}", flush=True)
+    print(
+        f"[compare] {len(runs) - len(failed)} of {len(runs)} runs finished ({time.perf_counter() - start:.1f} "
+        "s this time); "
+        f"results in {os.path.join(plan.results_dir or plan.output_dir, 'results.md')}",
+        flush=True,
+    )
     return failed
 
 
@@ -345,8 +385,12 @@ def teacher_rows(plan):
         if payload is not None:
             work = accounting.run_work(payload)
             out[seed] = {
-                "seed": seed, "arch": payload["student"]["arch"], "accuracy": payload["student"]["test_accuracy"],
-                "seconds": work.train_seconds, "flops": work.flops, "payload": payload,
+                "seed": seed,
+                "arch": payload["student"]["arch"],
+                "accuracy": payload["student"]["test_accuracy"],
+                "seconds": work.train_seconds,
+                "flops": work.flops,
+                "payload": payload,
             }
     return out
 
@@ -393,10 +437,14 @@ def collect(plan):
             # Examples of updates beyond one per batch (WSKD's step 2), from the recorded counts.
             "step2_examples": sum(
                 r.get("images_trained", 0) - r.get("epochs", 0) * payload["data"]["num_train"]
-                for r in payload["models"] if r.get("taught_by")
-            ) or "",
+                for r in payload["models"]
+                if r.get("taught_by")
+            )
+            or "",
             "images_by_network": work.describe(),
-            "model_accuracies": "; ".join(f"{r['role']}({r['arch']})={r['test_accuracy']:.4f}" for r in payload["models"]),
+            "model_accuracies": "; ".join(
+                f"{r['role']}({r['arch']})={r['test_accuracy']:.4f}" for r in payload["models"]
+            ),
             "run_dir": run_dir,
             "diagnostics": diagnostics(run_dir, payload),
         }
@@ -520,23 +568,31 @@ def markdown(plan, rows, teachers, study, plots):
         int8_mean, _ = mean_std(r["int8_accuracy"] for r in group)
         arena, _ = mean_std(r["int8_arena_bytes"] for r in group)
         flash, _ = mean_std(r["int8_flash_bytes"] for r in group)
-        lines.append("| " + " | ".join([
-            name,
-            ", ".join(sorted({r["student_arch"] for r in group})),
-            str(len(group)),
-            f"{_pct(mean)} ± {_pct(std)}",
-            ", ".join(_pct(float(r["student_accuracy"])) for r in sorted(group, key=lambda r: r["seed"])),
-            delta_text,
-            _pct(teacher_mean),
-            f"{mean_std(r['models_trained'] for r in group)[0]:.0f}" + (" + shared teacher" if plan.uses_shared_teacher(name) else ""),
-            f"{mean_std(r['train_seconds'] for r in group)[0]:.0f}",
-            f"{mean_std(r['total_seconds'] for r in group)[0]:.0f}",
-            f"{_si(mean_std(r['images_forward'] for r in group)[0])} / {_si(mean_std(r['images_backward'] for r in group)[0])}",
-            "–" if size is None else f"{size / 1024:.1f}",
-            _pct(int8_mean),
-            "–" if arena is None else f"{arena / 1024:.1f}",
-            "–" if flash is None else f"{flash / 1024:.1f}",
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    name,
+                    ", ".join(sorted({r["student_arch"] for r in group})),
+                    str(len(group)),
+                    f"{_pct(mean)} ± {_pct(std)}",
+                    ", ".join(_pct(float(r["student_accuracy"])) for r in sorted(group, key=lambda r: r["seed"])),
+                    delta_text,
+                    _pct(teacher_mean),
+                    f"{mean_std(r['models_trained'] for r in group)[0]:.0f}"
+                    + (" + shared teacher" if plan.uses_shared_teacher(name) else ""),
+                    f"{mean_std(r['train_seconds'] for r in group)[0]:.0f}",
+                    f"{mean_std(r['total_seconds'] for r in group)[0]:.0f}",
+                    f"{_si(mean_std(r['images_forward'] for r in group)[0])} / "
+                    f"{_si(mean_std(r['images_backward'] for r in group)[0])}",
+                    "–" if size is None else f"{size / 1024:.1f}",
+                    _pct(int8_mean),
+                    "–" if arena is None else f"{arena / 1024:.1f}",
+                    "–" if flash is None else f"{flash / 1024:.1f}",
+                ]
+            )
+            + " |"
+        )
     if teachers:
         accuracies = [t["accuracy"] for t in teachers.values()]
         lines.append(
@@ -565,7 +621,8 @@ def markdown(plan, rows, teachers, study, plots):
         "",
         f"Each model trained once (models shared between methods through `{os.path.join(plan.output_dir, 'models')}` "
         "and each teacher-cache fill counted once): "
-        f"{study.models_trained} models, {study.train_seconds:.0f} training seconds, {_si(study.flops)} training FLOPs.",
+        f"{study.models_trained} models, {study.train_seconds:.0f} training seconds, {_si(study.flops)} "
+        "training FLOPs.",
         "",
         "| network | images forward | images backward | FLOPs/image |",
         "|---|---|---|---|",
@@ -580,9 +637,12 @@ def markdown(plan, rows, teachers, study, plots):
         "with a two-sided 95% t interval over those differences.",
         "- *train s* counts every model a method needs as if trained for it (a model reused from another "
         "method's run included); *with shared teacher* adds the shared teacher's training where it is used. "
-        "The shared teacher " + (
+        "The shared teacher "
+        + (
             f"is `--teacher_checkpoint={plan.recipe.teacher_checkpoint}`, trained outside the study."
-            if plan.recipe.teacher_checkpoint else "is trained once per seed (its own row)."),
+            if plan.recipe.teacher_checkpoint
+            else "is trained once per seed (its own row)."
+        ),
         "- Images (`kdkeras.accounting`): a trained model passes its training images forward and backward "
         "(WSKD adds its step-2 examples); a frozen model passes the images it ran on, or once per teacher-cache fill.",
         "- TFLM arena: the RAM TensorFlow Lite Micro's allocator takes for the int8 file's tensors (measured on "
@@ -599,7 +659,10 @@ def markdown(plan, rows, teachers, study, plots):
         f"--seeds={','.join(map(str, plan.seeds))}",
     ]
     if plan.extra_methods:
-        lines += [f"--extra_methods={','.join(plan.extra_methods)}", f"--extra_seeds={','.join(map(str, plan.extra_seeds))}"]
+        lines += [
+            f"--extra_methods={','.join(plan.extra_methods)}",
+            f"--extra_seeds={','.join(map(str, plan.extra_seeds))}",
+        ]
     for name, (method, changes) in plan.variants.items():
         lines.append(f"--variant={name}:{method}:" + ";".join(f"{k}={v}" for k, v in changes.items()))
     if plan.dekd_teacher_epochs:
@@ -624,8 +687,13 @@ def _figure():
 def plot_cost(path, plan, rows):
     plt = _figure()
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for axis, (key, label, log) in zip(axes, [("total_seconds", "training seconds (with shared teacher)", False),
-                                              ("total_train_flops", "training FLOPs (with shared teacher)", True)]):
+    for axis, (key, label, log) in zip(
+        axes,
+        [
+            ("total_seconds", "training seconds (with shared teacher)", False),
+            ("total_train_flops", "training FLOPs (with shared teacher)", True),
+        ],
+    ):
         for name in plan.all_methods:
             group = [r for r in rows if r["method"] == name]
             if not group:
@@ -681,7 +749,9 @@ def provenance(plan):
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        ).stdout
         commit += " (with uncommitted changes)" if dirty.strip() else ""
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown (not a git checkout)"
@@ -737,7 +807,10 @@ def main(argv):
     with cli.naming_flag("--dataset", plan.recipe.dataset):
         failed = run_all(plan)
     if failed:
-        print(f"[compare] {len(failed)} runs failed: {', '.join(failed)}; run the same command again to retry them", file=sys.stderr)
+        print(
+            f"[compare] {len(failed)} runs failed: {', '.join(failed)}; run the same command again to retry them",
+            file=sys.stderr,
+        )
         sys.exit(1)
 
 

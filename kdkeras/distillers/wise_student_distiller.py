@@ -127,9 +127,7 @@ class WiseStudentDistiller(Distiller):
         wrong = losses.misclassified(teacher_logits, labels)
         self.step2_examples.update_state(tf.reduce_sum(tf.cast(wrong, tf.float32)))
         global_count = counts[1]
-        corrected = tf.stop_gradient(
-            losses.correct_soft_labels(teacher_logits, labels, self.correction, self.margin)
-        )
+        corrected = tf.stop_gradient(losses.correct_soft_labels(teacher_logits, labels, self.correction, self.margin))
 
         def second_update(images, labels, corrected, wrong, denominator):
             with tf.GradientTape() as tape:

@@ -19,7 +19,10 @@ def one_step(distiller_cls, x, y, teacher_logits, optimizer, **kwargs):
 def test_batch_without_teacher_errors_is_exactly_step_one(problem, optimizer):
     x, y = problem[0][:64], problem[1][:64]
     correct_teacher = 5.0 * np.eye(3, dtype="float32")[y]
-    make = lambda: keras.optimizers.SGD(0.1, momentum=0.9) if optimizer == "sgd_momentum" else keras.optimizers.Adam(0.01)
+
+    def make():
+        return keras.optimizers.SGD(0.1, momentum=0.9) if optimizer == "sgd_momentum" else keras.optimizers.Adam(0.01)
+
     _, _, blkd_weights, blkd_slots = one_step(kdkeras.Distiller, x, y, correct_teacher, make())
     wise, history, wise_weights, wise_slots = one_step(kdkeras.WiseStudentDistiller, x, y, correct_teacher, make())
     assert history.history["step2_examples"] == [0.0]
@@ -93,7 +96,12 @@ def test_config_round_trip(problem, distiller_saving_test):
     )
     distiller.compile(optimizer="adam")
     restored = distiller_saving_test(distiller, *problem)
-    assert (restored.beta, restored.correction, restored.margin, restored.step2_reduction) == (0.2, "swap", 0.0, "batch")
+    assert (restored.beta, restored.correction, restored.margin, restored.step2_reduction) == (
+        0.2,
+        "swap",
+        0.0,
+        "batch",
+    )
 
 
 def test_bad_arguments():

@@ -69,7 +69,14 @@ FAMILIES = {
 
 
 def application(
-    family, input_shape, num_classes, normalization=None, alpha=1.0, minimalistic=False, input=None, weights=None,
+    family,
+    input_shape,
+    num_classes,
+    normalization=None,
+    alpha=1.0,
+    minimalistic=False,
+    input=None,
+    weights=None,
     name=None,
 ):
     """Builds the Keras Applications `family` for pixels of `input_shape`.

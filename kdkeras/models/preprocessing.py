@@ -23,7 +23,5 @@ def input_with_normalization(input_shape, normalization=None):
         channels = input_shape[-1]
         mean = np.broadcast_to(mean, (channels,))
         std = np.broadcast_to(std, (channels,))
-        x = keras.layers.Normalization(
-            mean=mean.tolist(), variance=(std**2).tolist(), name="normalize"
-        )(inputs)
+        x = keras.layers.Normalization(mean=mean.tolist(), variance=(std**2).tolist(), name="normalize")(inputs)
     return inputs, x

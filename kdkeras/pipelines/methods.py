@@ -7,10 +7,10 @@ the results should name: `{"teacher": role, "student": role}` and extras.
 """
 
 from kdkeras import models
-from kdkeras.errors import UsageError
+from kdkeras.distillers import Distiller, GrowingStudentDistiller, VirtualTeacherDistiller, WiseStudentDistiller
 from kdkeras.distillers.distiller import TEACHER_LOGITS
 from kdkeras.distillers.growing_student_distiller import PREVIOUS_LOGITS
-from kdkeras.distillers import Distiller, GrowingStudentDistiller, VirtualTeacherDistiller, WiseStudentDistiller
+from kdkeras.errors import UsageError
 from kdkeras.pipelines.registry import get, register
 
 
@@ -174,5 +174,3 @@ def gskd(run):
     if config.grow_to_teacher:
         roles["new_teacher"] = f"stage{len(stages)}"
     return roles
-
-

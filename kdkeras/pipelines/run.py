@@ -136,8 +136,16 @@ class Run:
             "recipe": {
                 k: getattr(config, k)
                 for k in (
-                    "batch_size", "optimizer", "learning_rate", "momentum", "weight_decay", "weight_decay_mode",
-                    "lr_schedule", "warmup_fraction", "seed", "mixed_precision",
+                    "batch_size",
+                    "optimizer",
+                    "learning_rate",
+                    "momentum",
+                    "weight_decay",
+                    "weight_decay_mode",
+                    "lr_schedule",
+                    "warmup_fraction",
+                    "seed",
+                    "mixed_precision",
                 )
             },
             "epochs": epochs,
@@ -230,7 +238,10 @@ class Run:
         every = self.config.backup_every
         backup = Backup(self.path("backup", role, worker), every, self.steps_per_epoch)
         if self.multi_worker and backup.kind == "seconds":
-            print(f"[kdkeras] --backup_every={every}: multi-worker runs back up by batches or epochs; backing up every epoch")
+            print(
+                f"[kdkeras] --backup_every={every}: multi-worker runs back up by batches or epochs; backing up "
+                "every epoch"
+            )
             backup = Backup(backup.directory, "epoch", self.steps_per_epoch)
         return backup
 
@@ -243,7 +254,11 @@ class Run:
             return 0, 0, False
         epoch, batch = state["epoch"], state["batch"]
         self.resumption[role] = {"state": "resumed", "epoch": epoch + 1, "batch": batch, "backup": state["weights"]}
-        where = f"after batch {batch}/{self.steps_per_epoch} of epoch {epoch + 1}/{epochs}" if batch else f"at epoch {epoch + 1}/{epochs}"
+        where = (
+            f"after batch {batch}/{self.steps_per_epoch} of epoch {epoch + 1}/{epochs}"
+            if batch
+            else f"at epoch {epoch + 1}/{epochs}"
+        )
         if epoch >= epochs or state.get("stopped"):
             where = f"after its last epoch ({epoch}/{epochs})"
         print(f"[kdkeras] {role}: resumed {where} from the backup {state['weights']}")
@@ -270,7 +285,9 @@ class Run:
         for epoch in range(first, epochs):
             at = skip if epoch == first else 0
             backup.offset = at
-            self._fit_one(trainable, epoch_batches(epoch, skip_batches=at), epoch, epochs, callbacks, self.steps_per_epoch - at)
+            self._fit_one(
+                trainable, epoch_batches(epoch, skip_batches=at), epoch, epochs, callbacks, self.steps_per_epoch - at
+            )
             if any(getattr(c, "stopped_epoch", None) for c in callbacks):
                 return epoch + 1, time.perf_counter() - start
         return epochs, time.perf_counter() - start
@@ -279,13 +296,24 @@ class Run:
         """One epoch (`epoch`, 0-based) of `fit`, or of the multi-worker loop Keras `fit` cannot run."""
         if self.multi_worker:
             fit_with_strategy_run(
-                trainable, batches, self.strategy, epochs=epochs, initial_epoch=epoch,
-                callbacks=callbacks, verbose=self.config.verbose, steps_per_epoch=steps,
+                trainable,
+                batches,
+                self.strategy,
+                epochs=epochs,
+                initial_epoch=epoch,
+                callbacks=callbacks,
+                verbose=self.config.verbose,
+                steps_per_epoch=steps,
             )
         else:
             trainable.fit(
-                batches, epochs=epochs, initial_epoch=epoch, validation_data=self.splits.validation, shuffle=False,
-                callbacks=callbacks, verbose=self.config.verbose,
+                batches,
+                epochs=epochs,
+                initial_epoch=epoch,
+                validation_data=self.splits.validation,
+                shuffle=False,
+                callbacks=callbacks,
+                verbose=self.config.verbose,
             )
 
     def _record(self, role, model, seconds, epochs, extra=None):
@@ -314,7 +342,9 @@ class Run:
         if not os.path.exists(path):
             return 0
         with open(path, newline="") as f:
-            by_epoch = {row.get("epoch"): float(row["step2_examples"]) for row in csv.DictReader(f) if row.get("step2_examples")}
+            by_epoch = {
+                row.get("epoch"): float(row["step2_examples"]) for row in csv.DictReader(f) if row.get("step2_examples")
+            }
         return int(sum(by_epoch.values()))
 
     def finish(self, role, model, epochs_trained, seconds, extra=None, key=None):
@@ -405,7 +435,11 @@ class Run:
         student = self.build(arch)
         with self.strategy.scope():
             distiller = make_distiller(student)
-        settings = {k: v for k, v in distiller.get_config().items() if not isinstance(v, dict) and k not in ("name", "trainable")}
+        settings = {
+            k: v
+            for k, v in distiller.get_config().items()
+            if not isinstance(v, dict) and k not in ("name", "trainable")
+        }
         key = self.model_key(
             arch,
             epochs,
@@ -473,10 +507,15 @@ class Run:
             )
         num_classes = model.outputs[0].shape[-1]
         if num_classes != info.num_classes:
-            raise UsageError(f"{flag}={path}: the model has {num_classes} outputs, but --dataset={info.name} has {info.num_classes} classes")
+            raise UsageError(
+                f"{flag}={path}: the model has {num_classes} outputs, but --dataset={info.name} has "
+                f"{info.num_classes} classes"
+            )
         with open(path, "rb") as f:
             key = hashlib.sha256(f.read()).hexdigest()[:32]
-        self.records.append(self._record("teacher", model, 0.0, 0, {"checkpoint": os.path.abspath(path), "model_key": key}))
+        self.records.append(
+            self._record("teacher", model, 0.0, 0, {"checkpoint": os.path.abspath(path), "model_key": key})
+        )
         self.models["teacher"] = model
         self.keys["teacher"] = key
         return model

@@ -26,7 +26,9 @@ def _logs(model):
     return {name: float(value) for name, value in model.get_metrics_result().items()}
 
 
-def fit_with_strategy_run(model, dataset, strategy, epochs=1, callbacks=(), verbose=1, steps_per_epoch=None, initial_epoch=0):
+def fit_with_strategy_run(
+    model, dataset, strategy, epochs=1, callbacks=(), verbose=1, steps_per_epoch=None, initial_epoch=0
+):
     """Trains a compiled `model` on a global-batch `dataset` under `strategy`.
 
     Args:
