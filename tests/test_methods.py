@@ -30,6 +30,7 @@ def roles(results):
     return [(m["role"], m["arch"]) for m in results["models"]]
 
 
+@pytest.mark.slow  # 37 s; the default suite must stay under 10 minutes on 2 AVX2 cores
 def test_takd_chain_runs_teacher_assistants_student_in_order(tmp_path):
     results = train(
         config(tmp_path, method="takd", teacher="plain6", assistants=("plain4", "plain2"), student="plain2")
@@ -77,6 +78,7 @@ def test_wskd_reports_step_two_examples(tmp_path):
     assert float(rows[-1]["step2_examples"]) > 0
 
 
+@pytest.mark.slow  # 45 s; the default suite must stay under 10 minutes on 2 AVX2 cores
 def test_gskd_grows_through_stages_to_a_new_teacher(tmp_path):
     results = train(
         config(tmp_path, method="gskd", teacher="plain6", stages=("plain2", "plain4"), grow_to_teacher=True)

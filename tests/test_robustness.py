@@ -31,6 +31,7 @@ def completed_epochs(history_csv):
         return max(0, len(f.read().strip().splitlines()) - 1)
 
 
+@pytest.mark.slow  # 62 s; tests/test_runs.py's slow kill test covers resumption mid-epoch more strictly
 def test_sigkill_mid_epoch_then_rerun_resumes(tmp_path):
     reference = run_module("kdkeras.train", f"--output_dir={tmp_path / 'reference'}", *RESUME_FLAGS)
     assert reference.returncode == 0, reference.stdout[-2000:] + reference.stderr[-2000:]
