@@ -575,7 +575,7 @@ def markdown(plan, rows, teachers, study, plots):
                     name,
                     ", ".join(sorted({r["student_arch"] for r in group})),
                     str(len(group)),
-                    f"{_pct(mean)} ± {_pct(std)}",
+                    f"{_pct(mean)} ± {_pct(std)}" if len(group) > 1 else _pct(mean),
                     ", ".join(_pct(float(r["student_accuracy"])) for r in sorted(group, key=lambda r: r["seed"])),
                     delta_text,
                     _pct(teacher_mean),
