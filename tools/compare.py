@@ -174,6 +174,7 @@ class Plan:
     dekd_teacher_epochs: int
     results_dir: str = ""
     command: str = ""
+    commit: str = ""
 
     def method_of(self, name):
         return self.variants[name][0] if name in self.variants else name
@@ -278,6 +279,7 @@ def plan_from_flags(values):
         dekd_teacher_epochs=values.dekd_teacher_epochs,
         results_dir=values.results_dir or recipe.output_dir,
         command=" ".join(["python tools/compare.py"] + sys.argv[1:]),
+        commit=library_commit(),
     )
     for _, _, _, config in plan.runs():  # every run's settings are checked before anything is trained
         config.validate()
@@ -737,13 +739,9 @@ def plot_delta(path, plan, rows):
     return True
 
 
-def provenance(plan):
-    """How to reproduce the table: the command, the library's commit, the machine and the versions."""
-    import platform
+def library_commit():
+    """The checkout's commit, and whether it has uncommitted changes: read once, when the study starts."""
     import subprocess
-
-    import keras
-    import tensorflow as tf
 
     try:
         commit = subprocess.run(
@@ -752,9 +750,18 @@ def provenance(plan):
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
         ).stdout
-        commit += " (with uncommitted changes)" if dirty.strip() else ""
     except (OSError, subprocess.CalledProcessError):
-        commit = "unknown (not a git checkout)"
+        return "unknown (not a git checkout)"
+    return commit + (" (with uncommitted changes)" if dirty.strip() else "")
+
+
+def provenance(plan):
+    """How to reproduce the table: the command, the library's commit, the machine and the versions."""
+    import platform
+
+    import keras
+    import tensorflow as tf
+
     cpu = platform.processor() or "unknown"
     try:
         with open("/proc/cpuinfo") as f:
@@ -765,7 +772,7 @@ def provenance(plan):
         "## Provenance",
         "",
         f"- Command: `{plan.command}`",
-        f"- kdkeras commit: {commit}",
+        f"- kdkeras commit when this invocation started: {plan.commit}",
         f"- Machine: {cpu}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}, "
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}",
         "- Training seconds are wall-clock on that machine, which other work may have shared; compare seconds "
