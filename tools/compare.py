@@ -49,6 +49,7 @@ from kdkeras import accounting, cli, experiment, io  # noqa: E402
 from kdkeras import config as train_config  # noqa: E402
 from kdkeras.errors import UsageError, check  # noqa: E402
 from kdkeras.pipelines import METHODS, registry  # noqa: E402
+from kdkeras.pipelines.run import epoch_history  # noqa: E402
 from kdkeras.run_directory import claim  # noqa: E402
 
 EDGE_MODES = ("on", "off")
@@ -469,12 +470,9 @@ def diagnostics(run_dir, payload):
     """`{role: {metric: (first epoch, last epoch)}}` of the DIAGNOSTICS a run's distilled models logged."""
     out = {}
     for record in payload["models"]:
-        path = os.path.join(run_dir, f"{record['role']}_history.csv")
-        if not record.get("taught_by") or not os.path.exists(path):
+        if not record.get("taught_by"):
             continue
-        with open(path, newline="") as f:
-            epochs = {row["epoch"]: row for row in csv.DictReader(f)}  # a resumed epoch counts once
-        rows = [epochs[k] for k in sorted(epochs, key=int)]
+        rows = epoch_history(os.path.join(run_dir, f"{record['role']}_history.csv"))
         found = {m: (float(rows[0][m]), float(rows[-1][m])) for m in DIAGNOSTICS if rows and rows[0].get(m)}
         if "step2_examples" in found or "previous_distillation_loss" in found:
             out[record["role"]] = found

@@ -75,6 +75,15 @@ class _EndEpoch(keras.callbacks.Callback):
         self.model.stop_training = True
 
 
+def epoch_history(path):
+    """The rows of a model's per-epoch log (`<role>_history.csv`) in epoch order; a resumed epoch counts once."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        by_epoch = {row["epoch"]: row for row in csv.DictReader(f)}
+    return [by_epoch[epoch] for epoch in sorted(by_epoch, key=int)]
+
+
 def accuracy(model, dataset):
     """Top-1 accuracy of `model`'s logits on a `(pixels, label)` dataset."""
     correct = total = 0
@@ -174,11 +183,11 @@ class Run:
         if not store or not self.chief:
             return
         os.makedirs(store, exist_ok=True)
-        model_path = os.path.join(store, f"{key}.keras")
-        io.replace_atomic(model_path, lambda temporary: shutil.copyfile(self.path(f"{role}.keras"), temporary))
-        io.replace_atomic(
-            os.path.join(store, f"{key}.json"), lambda temporary: shutil.copyfile(self.path(f"{role}.json"), temporary)
-        )
+        for suffix in (".keras", ".json"):
+            source = self.path(f"{role}{suffix}")
+            io.replace_atomic(
+                os.path.join(store, f"{key}{suffix}"), lambda temporary: shutil.copyfile(source, temporary)
+            )
 
     def make_optimizer(self, epochs):
         """The run's optimizer, its learning rate following `--lr_schedule` over `epochs`."""
@@ -335,17 +344,10 @@ class Run:
     def extra_update_examples(self, role):
         """Examples of the updates a distiller makes beyond one per batch (WSKD's step 2), over all epochs.
 
-        Read from the per-epoch log, where a distiller reports them as the
-        metric `step2_examples`; a resumed epoch counts once.
+        A distiller reports them in its per-epoch log as the metric `step2_examples`.
         """
-        path = self.path(f"{role}_history.csv")
-        if not os.path.exists(path):
-            return 0
-        with open(path, newline="") as f:
-            by_epoch = {
-                row.get("epoch"): float(row["step2_examples"]) for row in csv.DictReader(f) if row.get("step2_examples")
-            }
-        return int(sum(by_epoch.values()))
+        rows = epoch_history(self.path(f"{role}_history.csv"))
+        return int(sum(float(row["step2_examples"]) for row in rows if row.get("step2_examples")))
 
     def finish(self, role, model, epochs_trained, seconds, extra=None, key=None):
         """Evaluates `model` on the test split, saves it and its record (and in `--model_store`)."""
