@@ -47,7 +47,7 @@ import numpy as np
 import tensorflow as tf
 
 from kdkeras import io, models
-from kdkeras.data.datasets import PAD, crop_flip, view_of
+from kdkeras.data.datasets import PAD, PARALLEL_CALLS, crop_flip, fixed_pipeline, view_of
 
 FORMAT = 1
 AUGMENTATION = f"pad{PAD}-crop-flip, view_of v1"
@@ -193,8 +193,8 @@ def _fill(model, splits, views, npy_path, header_path, key, batch_size):
                     images = crop_flip(images, view_of(seed, view, index))
                 return images, index
 
-            batches = splits.train_examples.enumerate().map(cut, num_parallel_calls=tf.data.AUTOTUNE)
-            for images, indices in batches.batch(batch_size).prefetch(tf.data.AUTOTUNE):
+            batches = splits.train_examples.enumerate().map(cut, num_parallel_calls=PARALLEL_CALLS)
+            for images, indices in fixed_pipeline(batches.batch(batch_size)):
                 table[view, indices.numpy()] = forward(images).numpy()
         table.flush()
         del table

@@ -62,19 +62,19 @@ def build_variants(x, y, teacher_arch, student_arch, batch_size):
 
     import kdkeras
     from kdkeras import models
+    from kdkeras.data.datasets import fixed_pipeline
 
     num_classes = 10
     shape = x.shape[1:]
     teacher = models.get(teacher_arch, shape, num_classes)
     pixels = tf.data.Dataset.from_tensor_slices((x.astype("float32"), y)).cache()
     logits = teacher.predict(pixels.batch(256), verbose=0)
-    plain = pixels.shuffle(len(y), seed=0).batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    cached = (
+    plain = fixed_pipeline(pixels.shuffle(len(y), seed=0).batch(batch_size))
+    cached = fixed_pipeline(
         tf.data.Dataset.from_tensor_slices(({"images": x.astype("float32"), "teacher_logits": logits}, y))
         .cache()
         .shuffle(len(y), seed=0)
         .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
     )
 
     def student():

@@ -119,7 +119,7 @@ def main(argv):
     import tensorflow as tf
 
     from kdkeras import models
-    from kdkeras.data.datasets import NORMALIZATION
+    from kdkeras.data.datasets import NORMALIZATION, fixed_pipeline
 
     name, vector, cpus = cpu_description()
     print(f"CPU: {name}, {cpus} logical CPUs, vector extensions: {' '.join(vector) or 'none found'}")
@@ -135,14 +135,11 @@ def main(argv):
     x, y = read_images(FLAGS.data, FLAGS.num_images)
     steps = len(y) // FLAGS.batch_size
     x, y = x[: steps * FLAGS.batch_size], y[: steps * FLAGS.batch_size]
-    train = (
-        tf.data.Dataset.from_tensor_slices((x, y))
-        .cache()
-        .shuffle(len(y), seed=0)
-        .batch(FLAGS.batch_size)
-        .prefetch(tf.data.AUTOTUNE)
+    # The library's feed: tf.data autotuning off (kdkeras.data.datasets.fixed_pipeline).
+    train = fixed_pipeline(
+        tf.data.Dataset.from_tensor_slices((x, y)).cache().shuffle(len(y), seed=0).batch(FLAGS.batch_size)
     )
-    test = tf.data.Dataset.from_tensor_slices(x).batch(FLAGS.batch_size).cache().prefetch(tf.data.AUTOTUNE)
+    test = fixed_pipeline(tf.data.Dataset.from_tensor_slices(x).batch(FLAGS.batch_size).cache())
     matmul = matmul_rate(tf, FLAGS.matmul_size)
     built = {}
     for arch in FLAGS.archs:

@@ -122,7 +122,7 @@ def main():
             models,
             performance,  # noqa: F401  (before TensorFlow)
         )
-        from kdkeras.data.datasets import NORMALIZATION
+        from kdkeras.data.datasets import NORMALIZATION, fixed_pipeline
 
         keras.utils.set_random_seed(0)
         kmodel = models.get("resnet8", x.shape[1:], 10, NORMALIZATION["cifar10"])
@@ -131,13 +131,12 @@ def main():
             keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
-        data = (
+        data = fixed_pipeline(
             tf.data.Dataset.from_tensor_slices((x, y))
             .cache()
             .shuffle(len(y), seed=0)
             .batch(args.batch_size)
             .take(batches)
-            .prefetch(tf.data.AUTOTUNE)
         )
         kmodel.fit(data.take(2), verbose=0)
         epochs["keras"] = lambda: kmodel.fit(data, epochs=1, verbose=0)

@@ -17,7 +17,24 @@ NORMALIZATION = {
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
 TFDS_NAMES = ("mnist", "cifar10", "cifar100")
+
+# Every pipeline kdkeras builds runs with tf.data's autotuning off, with fixed
+# parallelism and prefetching instead. With autotuning on, destroying a used
+# iterator waits for the autotuner's background thread to wake up (TF 2.21):
+# a `fit` or `evaluate` on a new dataset then returned seconds after its last
+# batch (a 16 s ResNet8 epoch took 20.6 s in 3 of 5 fits), and kdkeras calls
+# `fit` once per epoch. Decoding is cached, so per-epoch work (crop, flip,
+# gather) is light and needs no tuning. `tools/bench_input_pipeline.py`.
+PARALLEL_CALLS = max(1, os.cpu_count() or 1)
+PREFETCH_BATCHES = 2
 NAMES = ("mnist_sample",) + TFDS_NAMES + ("imagefolder:PATH",)
+
+
+def fixed_pipeline(dataset, autotune=False):
+    """`dataset` prefetching `PREFETCH_BATCHES`, with tf.data autotuning off unless `autotune`."""
+    options = tf.data.Options()
+    options.autotune.enabled = autotune
+    return dataset.prefetch(PREFETCH_BATCHES).with_options(options)
 
 
 @dataclasses.dataclass
@@ -46,6 +63,7 @@ class Splits:
     augment: bool = False
     seed: int = 0
     shuffle_buffer: int = 10_000
+    autotune: bool = False  # tf.data autotuning of `epoch_batches` (see `fixed_pipeline`)
 
     def epoch_batches(self, epoch, cached=None, skip_batches=0):
         """The training batches of (0-based) `epoch`: what every run trains on.
@@ -86,8 +104,8 @@ class Splits:
                 inputs[name] = tf.gather(rows[name], indices)
             return inputs, labels
 
-        batches = order.map(cut, num_parallel_calls=tf.data.AUTOTUNE).batch(self.batch_size)
-        return batches.map(attach).prefetch(tf.data.AUTOTUNE)
+        batches = order.map(cut, num_parallel_calls=PARALLEL_CALLS).batch(self.batch_size)
+        return fixed_pipeline(batches.map(attach), self.autotune)
 
 
 def _from_arrays(x, y):
@@ -264,8 +282,8 @@ def load(
     def to_float(image, label):
         return tf.cast(tf.ensure_shape(image, input_shape), tf.float32), tf.cast(label, tf.int64)
 
-    train = train.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).cache()
-    test = test.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    train = train.map(to_float, num_parallel_calls=PARALLEL_CALLS).cache()
+    test = test.map(to_float, num_parallel_calls=PARALLEL_CALLS).cache()
     if name.startswith("imagefolder:"):
         _check_every_image(train, test, name, input_shape)
 
@@ -288,11 +306,11 @@ def load(
         validation = indexed.filter(held_out_part).map(drop_index)
         train = indexed.filter(kept_part).map(drop_index)
         num_train -= num_validation
-        validation = validation.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        validation = fixed_pipeline(validation.batch(batch_size))
 
     examples = train
     train = training_batches(examples, batch_size, augment, seed, min(shuffle_buffer, num_train))
-    test = test.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    test = fixed_pipeline(test.batch(batch_size))
     base_name = name.split(":", 1)[0]
     info = DatasetInfo(
         name=name,
@@ -315,5 +333,5 @@ def training_batches(examples, batch_size, augment, seed, shuffle_buffer):
     """
     train = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if augment:
-        train = train.map(augment_cifar, num_parallel_calls=tf.data.AUTOTUNE)
-    return train.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        train = train.map(augment_cifar, num_parallel_calls=PARALLEL_CALLS)
+    return fixed_pipeline(train.batch(batch_size))

@@ -110,3 +110,20 @@ def test_image_folder_with_images_of_mixed_sizes(tmp_path):
     tf.io.write_file(os.path.join(root, "train", "dog", "big.png"), tf.io.encode_png(pixels))
     with pytest.raises(data.DatasetError, match="different sizes"):
         data.load(f"imagefolder:{root}")
+
+
+def test_every_pipeline_runs_without_tf_data_autotuning():
+    """Autotuning would make each per-epoch `fit` wait for its tuner thread when the iterator is destroyed."""
+    splits = data.load("mnist_sample", batch_size=64, augment=True, validation_fraction=0.1)
+    table = np.zeros((1, splits.info.num_train, splits.info.num_classes), np.float32)
+    pipelines = {
+        "train": splits.train,
+        "test": splits.test,
+        "validation": splits.validation,
+        "epoch_batches": splits.epoch_batches(0),
+        "epoch_batches with a cache": splits.epoch_batches(0, {"teacher_logits": table}, skip_batches=2),
+    }
+    for name, dataset in pipelines.items():
+        assert dataset.options().autotune.enabled is False, name
+    images, labels = next(iter(pipelines["epoch_batches"]))
+    assert images.shape == (64, 28, 28, 1) and labels.shape == (64,)
