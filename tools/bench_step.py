@@ -36,13 +36,11 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cifar_jpeg import read_images  # noqa: E402  (tools/, beside this script)
+from cifar_jpeg import define_data_flag, read_images  # noqa: E402  (tools/, beside this script)
 
 from kdkeras import cli, errors  # noqa: E402
 
-flags.DEFINE_string(
-    "data", "../shared/datasets/cifar10-jpeg.tar.gz", "CIFAR-10 JPEG tarball or image folder (train/<class>/*.jpg)"
-)
+define_data_flag()
 flags.DEFINE_integer("num_images", 10_000, "training images per epoch")
 flags.DEFINE_integer("rounds", 3, "interleaved rounds; one epoch of every variant per round")
 flags.DEFINE_integer("batch_size", 128, "batch size")

@@ -27,13 +27,11 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cifar_jpeg import read_images  # noqa: E402  (tools/, beside this script)
+from cifar_jpeg import define_data_flag, read_images  # noqa: E402  (tools/, beside this script)
 
 from kdkeras import cli, errors, performance  # noqa: E402  (performance: before TensorFlow)
 
-flags.DEFINE_string(
-    "data", "../shared/datasets/cifar10-jpeg.tar.gz", "CIFAR-10 JPEG tarball or image folder (train/<class>/*.jpg)"
-)
+define_data_flag()
 flags.DEFINE_integer("num_images", 5120, "training images per epoch")
 flags.DEFINE_integer("rounds", 3, "interleaved rounds")
 flags.DEFINE_integer("batch_size", 128, "batch size")

@@ -5,6 +5,15 @@ import tarfile
 
 from kdkeras import errors
 
+DEFAULT_DATA = "../shared/datasets/cifar10-jpeg.tar.gz"
+
+
+def define_data_flag():
+    """The benchmarks' `--data` flag: where the CIFAR-10 JPEG copy is."""
+    from absl import flags
+
+    flags.DEFINE_string("data", DEFAULT_DATA, "CIFAR-10 JPEG tarball or image folder (train/<class>/*.jpg)")
+
 
 def read_images(path, limit):
     """`(uint8 images [N, 32, 32, 3], int64 labels)`: `limit` training images spread evenly over the classes.
