@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 
-from kdkeras import io
+from kdkeras import io, provenance
 from kdkeras.run_directory import check_settings, claim
 
 __all__ = ["prepare", "train", "results_payload", "export_student"]
@@ -66,6 +66,7 @@ def results_payload(config, run, roles, info, seconds):
         "wall_seconds": round(seconds, 3),
         "resumption": {record["role"]: record.get("resumption") for record in run.records},
         "flags": config.as_dict(),
+        "provenance": provenance.describe(),
     }
     if roles.get("new_teacher"):
         payload["new_teacher"] = summary(roles["new_teacher"])

@@ -80,6 +80,21 @@ def test_tiny_comparison_shares_the_teacher_and_resumes(tmp_path):
     assert "[kdkeras] training" not in again.stdout
     assert {p: p.stat().st_mtime_ns for p in finished} == mtimes
 
+    # Each run records what produced it.
+    recorded = json.loads((out / "nokd" / "seed0" / "results.json").read_text())["provenance"]
+    assert set(recorded) == {"kdkeras_commit", "tensorflow", "keras", "python", "cpu", "logical_cpus"}
+
+    # A report of a study in progress trains nothing, lists what is missing, and names the external teacher.
+    report_args = [a if not a.startswith("--methods=") else "--methods=nokd,blkd,wskd,tfkd_reg" for a in args]
+    report = run_compare(*report_args, f"--teacher_checkpoint={teacher_checkpoint}", "--report_only")
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert "[kdkeras] training" not in report.stdout and not (out / "tfkd_reg").exists()
+    markdown = (out / "results.md").read_text()
+    assert "| tfkd_reg | (not run yet) |" in markdown
+    teacher_percent = f"{100 * teacher['student']['test_accuracy']:.2f}"
+    assert f"trained outside the study) | {teacher['student']['arch']} | 1 | {teacher_percent} |" in markdown
+    assert f"trained with: {recorded['kdkeras_commit']}: 3 runs" in markdown
+
 
 @pytest.mark.parametrize(
     "extra, named",

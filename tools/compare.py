@@ -45,7 +45,7 @@ if ROOT not in sys.path:
 
 from absl import app, flags  # noqa: E402
 
-from kdkeras import accounting, cli, experiment, io  # noqa: E402
+from kdkeras import accounting, cli, experiment, io, provenance  # noqa: E402
 from kdkeras import config as train_config  # noqa: E402
 from kdkeras.errors import UsageError, check  # noqa: E402
 from kdkeras.pipelines import METHODS, registry  # noqa: E402
@@ -64,6 +64,12 @@ flags.DEFINE_multi_string(
 )
 flags.DEFINE_string("edge", "on", "int8 TFLite export of each final student, measured in LiteRT: on or off")
 flags.DEFINE_integer("dekd_teacher_epochs", 0, "dekd: epochs of its defective teacher (0: --teacher_epochs)")
+flags.DEFINE_bool(
+    "report_only",
+    False,
+    "write results.md, results.csv and the plots from the runs finished so far and train nothing "
+    "(safe beside a study still running)",
+)
 flags.DEFINE_string("results_dir", "", "where results.md, results.csv and the plots go (default: --output_dir)")
 FLAGS = flags.FLAGS
 FLAGS.set_default("output_dir", "runs/compare")
@@ -280,7 +286,7 @@ def plan_from_flags(values):
         dekd_teacher_epochs=values.dekd_teacher_epochs,
         results_dir=values.results_dir or recipe.output_dir,
         command=" ".join(["python tools/compare.py"] + sys.argv[1:]),
-        commit=library_commit(),
+        commit=provenance.LIBRARY_COMMIT,
     )
     for _, _, _, config in plan.runs():  # every run's settings are checked before anything is trained
         config.validate()
@@ -396,6 +402,22 @@ def teacher_rows(plan):
                 "payload": payload,
             }
     return out
+
+
+def external_teacher(plan):
+    """The `--teacher_checkpoint` run's figures, from the `results.json` beside the checkpoint (None if absent)."""
+    if not plan.recipe.teacher_checkpoint:
+        return None
+    payload = load_results(os.path.dirname(os.path.abspath(plan.recipe.teacher_checkpoint)))
+    if payload is None or not payload.get("student"):
+        return None
+    return {
+        "arch": payload["student"]["arch"],
+        "accuracy": payload["student"]["test_accuracy"],
+        "seconds": accounting.run_work(payload).train_seconds,
+        "epochs": payload["student"].get("epochs"),
+        "commit": payload.get("provenance", {}).get("kdkeras_commit", "not recorded"),
+    }
 
 
 def collect(plan):
@@ -601,6 +623,13 @@ def markdown(plan, rows, teachers, study, plots):
             f"{', '.join(_pct(a) for a in accuracies)} | | | 1 per seed | "
             f"{mean_std(t['seconds'] for t in teachers.values())[0]:.0f} | | | | | | |"
         )
+    outside = external_teacher(plan)
+    if outside:
+        lines.append(
+            f"| *shared teacher* (`--teacher_checkpoint`, trained outside the study) | {outside['arch']} | 1 | "
+            f"{_pct(outside['accuracy'])} | {_pct(outside['accuracy'])} | | | 1, once for every seed | "
+            f"{outside['seconds']:.0f} | | | | | | |"
+        )
     diagnosed = [r for r in rows if r["diagnostics"]]
     if diagnosed:
         lines += [
@@ -639,7 +668,13 @@ def markdown(plan, rows, teachers, study, plots):
         "method's run included); *with shared teacher* adds the shared teacher's training where it is used. "
         "The shared teacher "
         + (
-            f"is `--teacher_checkpoint={plan.recipe.teacher_checkpoint}`, trained outside the study."
+            f"is `--teacher_checkpoint={plan.recipe.teacher_checkpoint}`, trained outside the study"
+            + (
+                f" ({outside['epochs']} epochs, {outside['seconds']:.0f} s, kdkeras {outside['commit']}); "
+                "its seconds are not in the methods' columns."
+                if outside
+                else "."
+            )
             if plan.recipe.teacher_checkpoint
             else "is trained once per seed (its own row)."
         ),
@@ -737,41 +772,26 @@ def plot_delta(path, plan, rows):
     return True
 
 
-def library_commit():
-    """The checkout's commit, and whether it has uncommitted changes: read once, when the study starts."""
-    import subprocess
-
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return commit + (" (with uncommitted changes)" if dirty.strip() else "")
-
-
-def provenance(plan):
-    """How to reproduce the table: the command, the library's commit, the machine and the versions."""
+def provenance_lines(plan, payloads):
+    """How to reproduce the table: the command, the commits the runs were trained with, the machine, the versions."""
+    import collections
     import platform
 
     import keras
     import tensorflow as tf
 
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    trained_with = collections.Counter(
+        p.get("provenance", {}).get("kdkeras_commit", "not recorded (finished before runs recorded it)")
+        for p in payloads
+    )
+    commits = "; ".join(f"{commit}: {n} run{'s' if n > 1 else ''}" for commit, n in sorted(trained_with.items()))
     return [
         "## Provenance",
         "",
         f"- Command: `{plan.command}`",
         f"- kdkeras commit when this invocation started: {plan.commit}",
-        f"- Machine: {cpu}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}, "
+        f"- kdkeras commits the finished runs were trained with: {commits or 'none yet'}",
+        f"- Machine: {provenance.cpu_model()}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}, "
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}",
         "- Training seconds are wall-clock on that machine, which other work may have shared; compare seconds "
         "only within one table, and FLOPs and images across tables.",
@@ -790,7 +810,9 @@ def write_summary(plan):
         plots.append("cost.png")
         if plot_delta(os.path.join(out, "delta.png"), plan, rows):
             plots.append("delta.png")
-    text = markdown(plan, rows, teachers, accounting.study_work(payloads), plots) + "\n".join(provenance(plan))
+    text = markdown(plan, rows, teachers, accounting.study_work(payloads), plots) + "\n".join(
+        provenance_lines(plan, payloads)
+    )
 
     def write(temporary):
         with open(temporary, "w") as f:
@@ -807,6 +829,11 @@ def main(argv):
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments {' '.join(argv[1:])}; every setting is a --flag")
     plan = plan_from_flags(FLAGS)
+    if FLAGS.report_only:
+        write_summary(plan)
+        out = plan.results_dir or plan.output_dir
+        print(f"[compare] wrote {os.path.join(out, 'results.md')} from the finished runs; nothing trained")
+        return
     runs = plan.runs()
     print(f"[compare] {len(runs)} runs in {plan.output_dir}", flush=True)
     with cli.naming_flag("--dataset", plan.recipe.dataset):

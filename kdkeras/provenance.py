@@ -1,0 +1,57 @@
+"""What produced a result: the library's commit, the machine and the versions.
+
+Every `results.json` carries it, so a study that runs for days, across
+sessions and commits, can say which code trained each of its rows.
+
+The commit is read once, when this module is imported (as a run starts):
+a checkout changed while a long run goes on does not change what the run
+reports, since the code it runs was loaded at start.
+"""
+
+import os
+import platform
+import subprocess
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _read_commit():
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=PACKAGE_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=PACKAGE_ROOT, capture_output=True, text=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        from kdkeras import __version__
+
+        return f"kdkeras {__version__} (not a git checkout)"
+    return commit + (" (with uncommitted changes)" if dirty.strip() else "")
+
+
+LIBRARY_COMMIT = _read_commit()
+
+
+def cpu_model():
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown"
+
+
+def describe():
+    """`{"kdkeras_commit", "tensorflow", "keras", "python", "cpu", "logical_cpus"}` of this process."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "kdkeras_commit": LIBRARY_COMMIT,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+    }
