@@ -173,6 +173,9 @@ def test_a_kill_mid_epoch_resumes_from_the_last_batch_backup_and_says_so(tmp_pat
     results = json.loads((tmp_path / "killed" / "results.json").read_text())
     teacher = results["resumption"]["teacher"]
     assert (teacher["state"], teacher["epoch"], teacher["batch"]) == ("resumed", 2, state["batch"])
+    # The killed process's training seconds count too.
+    assert teacher["seconds_before"] == state["train_seconds"] > 0
+    assert results["models"][0]["train_seconds"] > state["train_seconds"]
     assert results["models"][0]["epochs"] == 3
     assert not os.path.exists(os.path.join(out, "backup"))
     # Same batches in the same order from the same weights and optimizer state:

@@ -55,6 +55,11 @@ class Backup(keras.callbacks.Callback):
     previous complete backup. `offset` is the batch the current epoch
     started at (a resumed one), so the batch recorded counts from the
     epoch's start.
+
+    `latest.json` also keeps the training seconds spent so far, by this
+    process (from `clock_start`) and the earlier ones it resumed
+    (`seconds_before`), so a run resumed across sessions reports the time
+    of every process that trained it, not only of the last.
     """
 
     def __init__(self, directory, interval=DEFAULT_INTERVAL, steps_per_epoch=None):
@@ -66,6 +71,13 @@ class Backup(keras.callbacks.Callback):
         self._epoch = 0
         self._last_save = time.monotonic()
         self._restore = None
+        self.seconds_before = 0.0
+        self.clock_start = None
+
+    def training_seconds(self):
+        """Seconds of training so far: the earlier processes' and this one's since `clock_start`."""
+        now = time.perf_counter() - self.clock_start if self.clock_start is not None else 0.0
+        return self.seconds_before + now
 
     def latest(self):
         """The last backup as `{"epoch", "batch", "stopped", "weights"}` (epoch 0-based: the epoch
@@ -120,7 +132,14 @@ class Backup(keras.callbacks.Callback):
         previous = self.latest()
         io.write_json_atomic(
             os.path.join(self.directory, _STATE),
-            {"epoch": epoch, "batch": batch, "stopped": stopped, "weights": name, "saved": time.time()},
+            {
+                "epoch": epoch,
+                "batch": batch,
+                "stopped": stopped,
+                "weights": name,
+                "saved": time.time(),
+                "train_seconds": round(self.training_seconds(), 3),
+            },
         )
         if previous and os.path.basename(previous["weights"]) != name:
             os.remove(previous["weights"])

@@ -262,7 +262,15 @@ class Run:
             print(f"[kdkeras] {role}: started (no backup in {backup.directory})")
             return 0, 0, False
         epoch, batch = state["epoch"], state["batch"]
-        self.resumption[role] = {"state": "resumed", "epoch": epoch + 1, "batch": batch, "backup": state["weights"]}
+        # Backups written before they kept the seconds count from zero: the record says so.
+        backup.seconds_before = float(state.get("train_seconds", 0.0))
+        self.resumption[role] = {
+            "state": "resumed",
+            "epoch": epoch + 1,
+            "batch": batch,
+            "backup": state["weights"],
+            "seconds_before": state.get("train_seconds"),
+        }
         where = (
             f"after batch {batch}/{self.steps_per_epoch} of epoch {epoch + 1}/{epochs}"
             if batch
@@ -277,6 +285,9 @@ class Run:
     def _fit(self, role, trainable, epoch_batches, epochs, stop_at_accuracy=None):
         """Trains `trainable` epoch by epoch on `epoch_batches(epoch, skip_batches=...)`; returns `(epochs, seconds)`.
 
+        The seconds include those of earlier processes a resumed run goes on
+        from (kept in its backup).
+
         One `fit` per epoch, each on that epoch's own batches, so a run
         resumed from a mid-epoch backup trains on the batches an
         uninterrupted run would (`Splits.epoch_batches`).
@@ -285,11 +296,11 @@ class Run:
         first, skip, stopped = self._resume_point(role, backup, epochs)
         print(f"[kdkeras] training {role} for up to {epochs} epochs")
         callbacks = self._callbacks(role, stop_at_accuracy, backup)
-        start = time.perf_counter()
+        backup.clock_start = time.perf_counter()
         if stopped or first >= epochs:
             # The backup holds the finished training: restore it, train no further.
             self._fit_one(trainable, epoch_batches(0).take(1), first, first, callbacks, 1)
-            return first, time.perf_counter() - start
+            return first, backup.training_seconds()
         callbacks.append(_EndEpoch())
         for epoch in range(first, epochs):
             at = skip if epoch == first else 0
@@ -298,8 +309,8 @@ class Run:
                 trainable, epoch_batches(epoch, skip_batches=at), epoch, epochs, callbacks, self.steps_per_epoch - at
             )
             if any(getattr(c, "stopped_epoch", None) for c in callbacks):
-                return epoch + 1, time.perf_counter() - start
-        return epochs, time.perf_counter() - start
+                return epoch + 1, backup.training_seconds()
+        return epochs, backup.training_seconds()
 
     def _fit_one(self, trainable, batches, epoch, epochs, callbacks, steps):
         """One epoch (`epoch`, 0-based) of `fit`, or of the multi-worker loop Keras `fit` cannot run."""
