@@ -1,7 +1,9 @@
 """What produced a result: the library's commit, the machine and the versions.
 
 Every `results.json` carries it, so a study that runs for days, across
-sessions and commits, can say which code trained each of its rows.
+sessions and commits, can say which code finished each of its runs (a run
+resumed under a newer commit, or a model reused from a model store, names
+the process that wrote the `results.json`).
 
 The commit is read once, when this module is imported (as a run starts):
 a checkout changed while a long run goes on does not change what the run

@@ -94,6 +94,12 @@ def test_tiny_comparison_shares_the_teacher_and_resumes(tmp_path):
     teacher_percent = f"{100 * teacher['student']['test_accuracy']:.2f}"
     assert f"trained outside the study) | {teacher['student']['arch']} | 1 | {teacher_percent} |" in markdown
     assert f"trained with: {recorded['kdkeras_commit']}: 3 runs" in markdown
+    teacher_seconds = teacher["student"]["train_seconds"]
+    assert (
+        f"trained outside the study (1 epochs, {teacher_seconds:.0f} s, kdkeras {recorded['kdkeras_commit']})"
+        in markdown
+    )
+    assert "--report_only" not in markdown  # the command shown is the one that trains the study
 
 
 @pytest.mark.parametrize(

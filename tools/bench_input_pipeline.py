@@ -7,8 +7,11 @@ iterator waits for the autotuner's background thread to wake up, so `fit`
 can return seconds after its last batch. This benchmark trains a ResNet8 on
 the first `--num_images` CIFAR-10 training images for `--epochs` epochs per
 setting, the two settings interleaved epoch by epoch, and prints per setting
-the seconds of every `fit` and how long each took to return after its last
-batch (Keras's `on_train_end`):
+the seconds of every `fit` and how long each took to return after Keras's
+`on_train_end` (the epoch's last batch and callbacks done). The settings
+differ only in tf.data's autotuning option (`Splits.autotune`): the same
+fixed parallel calls and prefetch buffer, so the difference is the tuner
+thread's, not its choices':
 
     python tools/bench_input_pipeline.py --data=../shared/datasets/cifar10-jpeg.tar.gz
 

@@ -285,7 +285,8 @@ def plan_from_flags(values):
         edge=edge,
         dekd_teacher_epochs=values.dekd_teacher_epochs,
         results_dir=values.results_dir or recipe.output_dir,
-        command=" ".join(["python tools/compare.py"] + sys.argv[1:]),
+        # The command that trains the study; a --report_only invocation only writes its tables.
+        command=" ".join(["python tools/compare.py"] + [a for a in sys.argv[1:] if a != "--report_only"]),
         commit=provenance.LIBRARY_COMMIT,
     )
     for _, _, _, config in plan.runs():  # every run's settings are checked before anything is trained
@@ -405,17 +406,24 @@ def teacher_rows(plan):
 
 
 def external_teacher(plan):
-    """The `--teacher_checkpoint` run's figures, from the `results.json` beside the checkpoint (None if absent)."""
+    """The `--teacher_checkpoint` model's own record, from the `results.json` of the run that saved it.
+
+    The checkpoint is the file a run saved for one of its models (`<role>.keras`), so its record is the one
+    of that role; None when there is no such run or record.
+    """
     if not plan.recipe.teacher_checkpoint:
         return None
-    payload = load_results(os.path.dirname(os.path.abspath(plan.recipe.teacher_checkpoint)))
-    if payload is None or not payload.get("student"):
+    path = os.path.abspath(plan.recipe.teacher_checkpoint)
+    payload = load_results(os.path.dirname(path))
+    role = os.path.basename(path).removesuffix(".keras")
+    record = next((r for r in (payload or {}).get("models", []) if r.get("role") == role), None)
+    if record is None:
         return None
     return {
-        "arch": payload["student"]["arch"],
-        "accuracy": payload["student"]["test_accuracy"],
-        "seconds": accounting.run_work(payload).train_seconds,
-        "epochs": payload["student"].get("epochs"),
+        "arch": record["arch"],
+        "accuracy": record["test_accuracy"],
+        "seconds": record["train_seconds"],
+        "epochs": record.get("epochs"),
         "commit": payload.get("provenance", {}).get("kdkeras_commit", "not recorded"),
     }
 

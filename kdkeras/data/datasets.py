@@ -18,14 +18,14 @@ NORMALIZATION = {
 }
 TFDS_NAMES = ("mnist", "cifar10", "cifar100")
 
-# Every pipeline kdkeras builds runs with tf.data's autotuning off, with fixed
+# Every pipeline kdkeras trains or evaluates on runs with tf.data's autotuning off, with fixed
 # parallelism and prefetching instead. With autotuning on, destroying a used
 # iterator waits for the autotuner's background thread to wake up (TF 2.21):
 # a `fit` or `evaluate` on a new dataset then returned seconds after its last
 # batch (a 16 s ResNet8 epoch took 20.6 s in 3 of 5 fits), and kdkeras calls
 # `fit` once per epoch. Decoding is cached, so per-epoch work (crop, flip,
 # gather) is light and needs no tuning. `tools/bench_input_pipeline.py`.
-PARALLEL_CALLS = max(1, os.cpu_count() or 1)
+PARALLEL_CALLS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 PREFETCH_BATCHES = 2
 NAMES = ("mnist_sample",) + TFDS_NAMES + ("imagefolder:PATH",)
 

@@ -6,7 +6,7 @@ read), so the batches already trained are trained twice; and after a resume
 its mid-epoch backups record epoch 0 until the first epoch ends, so a second
 kill restarts from the beginning. `Backup` records epoch and batch itself,
 and the run (`Run._fit`) resumes at that batch of an epoch whose order is a
-function of the seed and the epoch (`Splits.epochs_of_batches`), so a
+function of the seed and the epoch (`Splits.epoch_batches`), so a
 resumed run trains on exactly the batches an uninterrupted one would.
 """
 
@@ -59,7 +59,9 @@ class Backup(keras.callbacks.Callback):
     `latest.json` also keeps the training seconds spent so far, by this
     process (from `clock_start`) and the earlier ones it resumed
     (`seconds_before`), so a run resumed across sessions reports the time
-    of every process that trained it, not only of the last.
+    every process spent up to its last backup, not only the last process's
+    (what a killed process trained after its last backup is lost, and not
+    counted).
     """
 
     def __init__(self, directory, interval=DEFAULT_INTERVAL, steps_per_epoch=None):

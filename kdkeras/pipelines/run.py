@@ -285,8 +285,8 @@ class Run:
     def _fit(self, role, trainable, epoch_batches, epochs, stop_at_accuracy=None):
         """Trains `trainable` epoch by epoch on `epoch_batches(epoch, skip_batches=...)`; returns `(epochs, seconds)`.
 
-        The seconds include those of earlier processes a resumed run goes on
-        from (kept in its backup).
+        The seconds include those earlier processes spent up to the backup a
+        resumed run goes on from.
 
         One `fit` per epoch, each on that epoch's own batches, so a run
         resumed from a mid-epoch backup trains on the batches an
