@@ -86,7 +86,13 @@ def test_tiny_comparison_shares_the_teacher_and_resumes(tmp_path):
 
     # A report of a study in progress trains nothing, lists what is missing, and names the external teacher.
     report_args = [a if not a.startswith("--methods=") else "--methods=nokd,blkd,wskd,tfkd_reg" for a in args]
-    report = run_compare(*report_args, f"--teacher_checkpoint={teacher_checkpoint}", "--report_only")
+    report = run_compare(
+        *report_args,
+        f"--teacher_checkpoint={teacher_checkpoint}",
+        "--report_only",
+        "--reference=teacher=50,nokd=50,blkd=99.5",
+        "--reference_source=a made-up peer",
+    )
     assert report.returncode == 0, report.stderr[-3000:]
     assert "[kdkeras] training" not in report.stdout and not (out / "tfkd_reg").exists()
     markdown = (out / "results.md").read_text()
@@ -101,6 +107,19 @@ def test_tiny_comparison_shares_the_teacher_and_resumes(tmp_path):
     )
     assert "--report_only" not in markdown  # the command shown is the one that trains the study
 
+    # The check against the reference: means over seeds, differences in points, agreement within 0.7.
+    assert "Reference: a made-up peer." in markdown
+    nokd, blkd = (float(by_method[m]["student_accuracy"]) for m in ("nokd", "blkd"))
+    for name, mine, theirs in (("nokd", nokd, 0.5), ("blkd", blkd, 0.995)):
+        difference = 100 * (mine - theirs)
+        agrees = "yes" if abs(difference) <= 0.7 else "no"
+        gain = f"{100 * (mine - nokd):+.2f} / {100 * (theirs - 0.5):+.2f}" if name == "blkd" else ""
+        assert (
+            f"| {name} | {100 * mine:.2f} (1) | {100 * theirs:.2f} | {difference:+.2f} | {agrees} | {gain} |"
+            in markdown
+        )
+    assert f"| teacher | {teacher_percent} (1) | 50.00 |" in markdown
+
 
 @pytest.mark.parametrize(
     "extra, named",
@@ -108,6 +127,8 @@ def test_tiny_comparison_shares_the_teacher_and_resumes(tmp_path):
         (["--methods=nokd,kd"], "--methods"),
         (["--seeds=two"], "--seeds"),
         (["--method=blkd"], "--method"),
+        (["--reference=kd=50"], "--reference"),
+        (["--reference=nokd=high"], "--reference"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, extra, named):

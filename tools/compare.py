@@ -64,6 +64,14 @@ flags.DEFINE_multi_string(
 )
 flags.DEFINE_string("edge", "on", "int8 TFLite export of each final student, measured in LiteRT: on or off")
 flags.DEFINE_integer("dekd_teacher_epochs", 0, "dekd: epochs of its defective teacher (0: --teacher_epochs)")
+flags.DEFINE_list(
+    "reference",
+    [],
+    "published accuracies to check the study against, in %: NAME=PERCENT for a method or the teacher "
+    "(e.g. teacher=86.35,nokd=80.56,blkd=81.89)",
+)
+flags.DEFINE_float("reference_tolerance", 0.7, "points within which a mean over seeds agrees with --reference")
+flags.DEFINE_string("reference_source", "", "where --reference comes from, for results.md")
 flags.DEFINE_bool(
     "report_only",
     False,
@@ -182,6 +190,9 @@ class Plan:
     results_dir: str = ""
     command: str = ""
     commit: str = ""
+    reference: dict = dataclasses.field(default_factory=dict)
+    reference_tolerance: float = 0.7
+    reference_source: str = ""
 
     def method_of(self, name):
         return self.variants[name][0] if name in self.variants else name
@@ -261,6 +272,25 @@ class Plan:
         return out
 
 
+def parse_reference(items, methods):
+    """`--reference` as `{name: accuracy in [0, 1]}`; names are methods of the study or `teacher`."""
+    reference = {}
+    for item in items:
+        name, _, percent = item.partition("=")
+        name = name.strip()
+        check(
+            name in ("teacher", *methods),
+            f"--reference={item}: expected NAME=PERCENT with NAME 'teacher' or one of {', '.join(methods)}",
+        )
+        try:
+            value = float(percent)
+        except ValueError:
+            value = -1.0
+        check(0.0 <= value <= 100.0, f"--reference={item}: expected a percentage from 0 to 100 after '='")
+        reference[name] = value / 100.0
+    return reference
+
+
 def plan_from_flags(values):
     check(not values["method"].present, "--method: compare runs every method of --methods; remove --method")
     recipe = train_config.from_flags(values)
@@ -288,6 +318,9 @@ def plan_from_flags(values):
         # The command that trains the study; a --report_only invocation only writes its tables.
         command=" ".join(["python tools/compare.py"] + [a for a in sys.argv[1:] if a != "--report_only"]),
         commit=provenance.LIBRARY_COMMIT,
+        reference=parse_reference(values.reference, methods + extra),
+        reference_tolerance=values.reference_tolerance,
+        reference_source=values.reference_source,
     )
     for _, _, _, config in plan.runs():  # every run's settings are checked before anything is trained
         config.validate()
@@ -559,6 +592,55 @@ def write_csv(path, rows):
     io.replace_atomic(path, write)
 
 
+def reference_check(plan, rows, teachers, outside):
+    """results.md's lines comparing the means over seeds with `--reference` (nothing without it)."""
+    if not plan.reference:
+        return []
+    tolerance = plan.reference_tolerance
+    gain_base = "nokd" if "nokd" in plan.reference else None
+    lines = [
+        "",
+        "## Against the reference",
+        "",
+        (f"Reference: {plan.reference_source}. " if plan.reference_source else "")
+        + f"A mean over seeds agrees when it is within {tolerance:g} points of the reference"
+        + ("; Δ vs nokd is each method's mean minus NOKD's mean, here and in the reference." if gain_base else "."),
+        "",
+        "| model | kdkeras % (n seeds) | reference % | difference | agrees |"
+        + (" Δ vs nokd, kdkeras / reference |" if gain_base else ""),
+        "|---|---|---|---|---|" + ("---|" if gain_base else ""),
+    ]
+
+    def accuracy_of(name):
+        if name == "teacher":
+            found = [t["accuracy"] for t in teachers.values()] or ([outside["accuracy"]] if outside else [])
+        else:
+            found = [float(r["student_accuracy"]) for r in rows if r["method"] == name]
+        return (statistics.fmean(found), len(found)) if found else (None, 0)
+
+    base, _ = accuracy_of(gain_base) if gain_base else (None, 0)
+    for name, expected in plan.reference.items():
+        mean, n = accuracy_of(name)
+        cells = [name]
+        if mean is None:
+            cells += ["(not run yet)", _pct(expected), "", ""]
+        else:
+            difference = 100 * (mean - expected)
+            cells += [
+                f"{_pct(mean)} ({n})",
+                _pct(expected),
+                f"{difference:+.2f}",
+                "yes" if abs(difference) <= tolerance + 1e-9 else "no",
+            ]
+        if gain_base:
+            if name in ("teacher", gain_base) or mean is None or base is None:
+                cells.append("")
+            else:
+                cells.append(f"{100 * (mean - base):+.2f} / {100 * (expected - plan.reference[gain_base]):+.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(plan, rows, teachers, study, plots):
     """results.md: the table, the paired differences to BLKD, the study's cost and the recipe."""
     lines = [
@@ -638,6 +720,7 @@ def markdown(plan, rows, teachers, study, plots):
             f"{_pct(outside['accuracy'])} | {_pct(outside['accuracy'])} | | | 1, once for every seed | "
             f"{outside['seconds']:.0f} | | | | | | |"
         )
+    lines += reference_check(plan, rows, teachers, outside)
     diagnosed = [r for r in rows if r["diagnostics"]]
     if diagnosed:
         lines += [
