@@ -15,15 +15,21 @@ import platform
 import subprocess
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# What "uncommitted changes" means: changes to the code, not to results or runs written beside it.
+CODE_PATHS = ("kdkeras", "edge", "tools", "setup.cfg", "setup.py")
 
 
-def _read_commit():
+def read_commit(root=PACKAGE_ROOT):
+    """`root`'s short commit, marked when its code (`CODE_PATHS`) has uncommitted changes."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=PACKAGE_ROOT, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=PACKAGE_ROOT, capture_output=True, text=True
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
+            cwd=root,
+            capture_output=True,
+            text=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         from kdkeras import __version__
@@ -32,7 +38,7 @@ def _read_commit():
     return commit + (" (with uncommitted changes)" if dirty.strip() else "")
 
 
-LIBRARY_COMMIT = _read_commit()
+LIBRARY_COMMIT = read_commit()
 
 
 def cpu_model():
