@@ -174,14 +174,20 @@ def _usable(npy_path, header_path, key, views, shape_tail):
     return table, None
 
 
-def _fill(model, splits, views, npy_path, header_path, key, batch_size):
-    """Runs `model` on every view of every example; writes table and header atomically."""
+def _fill(model, splits, views, npy_path, header_path, key, batch_size, verbose=1):
+    """Runs `model` on every view of every example; writes table and header atomically.
+
+    `verbose` as Keras's: 1 a progress bar over all batches, 2 one line per view, 0 silent.
+    """
     info = splits.info
     shape = (views, info.num_train, info.num_classes)
     # The model's logits for the view as the distiller computes them:
     # resized to its input, a softmax output as log-probabilities.
     forward = tf.function(lambda x: tf.cast(models.logits(model, x), tf.float32), reduce_retracing=True)
     seed = splits.seed
+
+    steps = -(-info.num_train // batch_size)
+    progress = keras.utils.Progbar(views * steps, unit_name="batch") if verbose == 1 else None
 
     def write(temporary):
         table = np.lib.format.open_memmap(temporary, mode="w+", dtype=DTYPE, shape=shape)
@@ -196,6 +202,10 @@ def _fill(model, splits, views, npy_path, header_path, key, batch_size):
             batches = splits.train_examples.enumerate().map(cut, num_parallel_calls=PARALLEL_CALLS)
             for images, indices in fixed_pipeline(batches.batch(batch_size)):
                 table[view, indices.numpy()] = forward(images).numpy()
+                if progress is not None:
+                    progress.add(1)
+            if verbose == 2:
+                print(f"[kdkeras] cache view {view + 1}/{views} filled", flush=True)
         table.flush()
         del table
 
@@ -211,7 +221,7 @@ def _fill(model, splits, views, npy_path, header_path, key, batch_size):
     return np.load(npy_path, mmap_mode="r")
 
 
-def open_or_fill(model, splits, epochs, directory, source="teacher", batch_size=256):
+def open_or_fill(model, splits, epochs, directory, source="teacher", batch_size=256, verbose=1):
     """The cache of `model`'s logits for a run of `epochs` on `splits`: reused if valid, else filled.
 
     Args:
@@ -221,6 +231,7 @@ def open_or_fill(model, splits, epochs, directory, source="teacher", batch_size=
         directory: where caches live; a study shares one.
         source: the model's role, for the lines printed.
         batch_size: batch of the fill's forward passes.
+        verbose: the fill's progress, as Keras's `verbose` (1 a bar, 2 a line per view, 0 none).
     """
     views = int(epochs) if splits.augment else 1
     key = cache_key(model, splits)
@@ -232,8 +243,9 @@ def open_or_fill(model, splits, epochs, directory, source="teacher", batch_size=
         return TeacherCache(npy_path, key, table, filled=False, seconds=0.0)
     if reason:
         print(f"[kdkeras] {source} logits: not using the cache {npy_path}: {reason}; filling it again")
+    print(f"[kdkeras] {source} logits: filling the cache {npy_path} ({views} views x {shape_tail[0]} images)")
     start = time.perf_counter()
-    table = _fill(model, splits, views, npy_path, header_path, key, batch_size)
+    table = _fill(model, splits, views, npy_path, header_path, key, batch_size, verbose)
     seconds = time.perf_counter() - start
     print(
         f"[kdkeras] {source} logits: filled the cache {npy_path} ({views} views x {shape_tail[0]} images) in "

@@ -139,5 +139,16 @@ def test_a_stale_or_damaged_cache_is_refilled_not_used(tmp_path, capsys, damage)
     capsys.readouterr()
     again = teacher_cache.open_or_fill(model, splits, 2, str(tmp_path))
     out = capsys.readouterr().out
-    assert again.filled and "not using the cache" in out and out.count("\n") == 2
+    said = [line for line in out.splitlines() if line.startswith("[kdkeras]")]
+    assert again.filled and len(said) == 3  # why it is not used, then the fill starting and done
+    assert "not using the cache" in said[0] and "filling the cache" in said[1] and "filled the cache" in said[2]
     np.testing.assert_allclose(again.table, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("verbose, view_lines, bar", [(0, 0, False), (1, 0, True), (2, 2, False)])
+def test_the_fill_shows_its_progress_as_keras_verbose_says(tmp_path, capsys, verbose, view_lines, bar):
+    splits, _ = make_splits()
+    teacher_cache.open_or_fill(make_model(), splits, 2, str(tmp_path), batch_size=16, verbose=verbose)
+    out = capsys.readouterr().out
+    assert sum("[kdkeras] cache view" in line for line in out.splitlines()) == view_lines
+    assert ("batch" in out.replace("[kdkeras]", "")) == bar  # Keras's Progbar counts batches

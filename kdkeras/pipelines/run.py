@@ -417,7 +417,9 @@ class Run:
         """
         caches, records = {}, []
         for (name, model), source in zip(sorted(frozen.items()), sources):
-            cache = teacher_cache.open_or_fill(model, self.splits, epochs, self.cache_dir, source=source)
+            cache = teacher_cache.open_or_fill(
+                model, self.splits, epochs, self.cache_dir, source=source, verbose=self.config.verbose
+            )
             caches[name] = cache.table
             records.append(cache.record(source))
 
