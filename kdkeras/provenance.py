@@ -41,13 +41,43 @@ def read_commit(root=PACKAGE_ROOT):
 LIBRARY_COMMIT = read_commit()
 
 
-def cpu_model():
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+# The vector extensions that decide CPU training speed, as /proc/cpuinfo names them.
+VECTOR_EXTENSIONS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_bf16",
+    "amx_tile",
+)
+
+
+def cpu_description():
+    """`(model name, [vector extensions of VECTOR_EXTENSIONS it has])`, from /proc/cpuinfo where there is one."""
+    name, found = None, None
     try:
         with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and name is None:
+                    name = value.strip()
+                elif key.strip() == "flags" and found is None:
+                    have = set(value.split())
+                    found = [v for v in VECTOR_EXTENSIONS if v in have]
+    except OSError:
+        pass
+    return name or platform.processor() or "unknown", found or []
+
+
+def cpu_model():
+    """The CPU's model name."""
+    return cpu_description()[0]
 
 
 def describe():

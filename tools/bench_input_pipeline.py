@@ -28,14 +28,12 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cifar_jpeg import define_data_flag, read_images  # noqa: E402  (tools/, beside this script)
+from cifar_jpeg import augmented_splits, check_data_flags, define_data_flags, read_images  # noqa: E402  (tools/, beside this script)
 
 from kdkeras import cli, errors  # noqa: E402
 
-define_data_flag()
-flags.DEFINE_integer("num_images", 10_000, "training images per epoch")
+define_data_flags(num_images=10_000)
 flags.DEFINE_integer("epochs", 5, "epochs (one `fit` each) per setting")
-flags.DEFINE_integer("batch_size", 128, "batch size")
 flags.DEFINE_string("model", "resnet8", "architecture trained")
 flags.DEFINE_string("output", None, "JSON file for the measurements")
 FLAGS = flags.FLAGS
@@ -46,29 +44,16 @@ SETTINGS = {"autotune off": False, "autotune on": True}
 def measure(x, y):
     """`{setting: [(fit seconds, seconds after the last batch), ...]}`, interleaved epoch by epoch."""
     import keras
-    import tensorflow as tf
 
     from kdkeras import models
-    from kdkeras.data.datasets import DatasetInfo, Splits
 
     class LastBatch(keras.callbacks.Callback):
         def on_train_end(self, logs=None):
             self.at = time.perf_counter()
 
-    examples = tf.data.Dataset.from_tensor_slices((x.astype("float32"), y)).cache()
-    info = DatasetInfo("bench", x.shape[1:], 10, len(y), 0)
     runs = {}
     for name, autotune in SETTINGS.items():
-        splits = Splits(
-            train=None,
-            test=None,
-            info=info,
-            train_examples=examples,
-            batch_size=FLAGS.batch_size,
-            augment=True,
-            shuffle_buffer=len(y),
-            autotune=autotune,
-        )
+        splits = augmented_splits(x, y, FLAGS.batch_size, autotune)
         model = models.get(FLAGS.model, x.shape[1:], 10)
         model.compile(
             keras.optimizers.SGD(0.05, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -93,10 +78,7 @@ def measure(x, y):
 @cli.run
 def main(argv):
     errors.check(FLAGS.epochs >= 1, f"--epochs={FLAGS.epochs}: expected >= 1")
-    errors.check(
-        FLAGS.num_images >= FLAGS.batch_size,
-        f"--num_images={FLAGS.num_images}: expected at least one batch (--batch_size={FLAGS.batch_size})",
-    )
+    check_data_flags()
     from kdkeras import performance
 
     x, y = read_images(FLAGS.data, FLAGS.num_images)

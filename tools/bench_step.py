@@ -36,14 +36,12 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cifar_jpeg import define_data_flag, read_images  # noqa: E402  (tools/, beside this script)
+from cifar_jpeg import augmented_splits, check_data_flags, define_data_flags, read_images  # noqa: E402  (tools/, beside this script)
 
 from kdkeras import cli, errors  # noqa: E402
 
-define_data_flag()
-flags.DEFINE_integer("num_images", 10_000, "training images per epoch")
+define_data_flags(num_images=10_000)
 flags.DEFINE_integer("rounds", 3, "interleaved rounds; one epoch of every variant per round")
-flags.DEFINE_integer("batch_size", 128, "batch size")
 flags.DEFINE_string("teacher", "resnet26", "teacher architecture")
 flags.DEFINE_string("student", "resnet8", "student architecture")
 flags.DEFINE_string("output", None, "JSON file for the measurements")
@@ -98,24 +96,11 @@ def build_variants(x, y, teacher_arch, student_arch, batch_size):
 def add_augmented(variants, x, y, teacher, student, sgd, batch_size, epochs, cache_dir):
     """The `--augment` variants; returns the cache's fill facts."""
     import keras
-    import tensorflow as tf
 
     import kdkeras
     from kdkeras import teacher_cache
-    from kdkeras.data.datasets import DatasetInfo, Splits
 
-    info = DatasetInfo("bench", x.shape[1:], 10, len(y), 0)
-    examples = tf.data.Dataset.from_tensor_slices((x.astype("float32"), y)).cache()
-    splits = Splits(
-        train=None,
-        test=None,
-        info=info,
-        train_examples=examples,
-        batch_size=batch_size,
-        augment=True,
-        seed=0,
-        shuffle_buffer=len(y),
-    )
+    splits = augmented_splits(x, y, batch_size)
     cache = teacher_cache.open_or_fill(teacher, splits, epochs, cache_dir)
     alone = student()
     alone.compile(sgd(), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
@@ -136,10 +121,7 @@ def add_augmented(variants, x, y, teacher, student, sgd, batch_size, epochs, cac
 
 @cli.run
 def main(argv):
-    errors.check(
-        FLAGS.num_images >= FLAGS.batch_size,
-        f"--num_images={FLAGS.num_images}: expected at least one batch (--batch_size={FLAGS.batch_size})",
-    )
+    check_data_flags()
     errors.check(FLAGS.rounds >= 1, f"--rounds={FLAGS.rounds}: expected >= 1")
     x, y = read_images(FLAGS.data, FLAGS.num_images)
     import tempfile

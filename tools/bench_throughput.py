@@ -27,50 +27,16 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cifar_jpeg import define_data_flag, read_images  # noqa: E402  (tools/, beside this script)
+from cifar_jpeg import check_data_flags, define_data_flags, read_images  # noqa: E402  (tools/, beside this script)
 
-from kdkeras import cli, errors, performance  # noqa: E402  (performance: before TensorFlow)
+from kdkeras import cli, performance, provenance  # noqa: E402  (performance: before TensorFlow)
 
-define_data_flag()
-flags.DEFINE_integer("num_images", 5120, "training images per epoch")
+define_data_flags(num_images=5120)
 flags.DEFINE_integer("rounds", 3, "interleaved rounds")
-flags.DEFINE_integer("batch_size", 128, "batch size")
 flags.DEFINE_list("archs", ["resnet8", "resnet14", "resnet26"], "architectures")
 flags.DEFINE_integer("matmul_size", 2048, "side of the square float32 matrices of the peak measurement")
 flags.DEFINE_integer("steps_per_execution", 1, "Keras steps_per_execution of the training fit")
 FLAGS = flags.FLAGS
-
-VECTOR_FLAGS = (
-    "sse4_2",
-    "avx",
-    "avx2",
-    "fma",
-    "f16c",
-    "avx512f",
-    "avx512bw",
-    "avx512_vnni",
-    "avx512_bf16",
-    "avx_vnni",
-    "amx_bf16",
-    "amx_tile",
-)
-
-
-def cpu_description():
-    """`(model name, [vector extensions], logical CPUs)` from /proc/cpuinfo."""
-    name, found = "unknown", []
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and name == "unknown":
-                    name = value.strip()
-                elif key.strip() == "flags" and not found:
-                    have = set(value.split())
-                    found = [v for v in VECTOR_FLAGS if v in have]
-    except OSError:
-        pass
-    return name, found, os.cpu_count()
 
 
 def cpu_seconds():
@@ -112,14 +78,15 @@ def matmul_rate(tf, size, repeats=10):
 
 @cli.run
 def main(argv):
-    errors.check(FLAGS.num_images >= FLAGS.batch_size, f"--num_images={FLAGS.num_images}: expected at least one batch")
+    check_data_flags()
     import keras
     import tensorflow as tf
 
     from kdkeras import models
     from kdkeras.data.datasets import NORMALIZATION, fixed_pipeline
 
-    name, vector, cpus = cpu_description()
+    name, vector = provenance.cpu_description()
+    cpus = os.cpu_count()
     print(f"CPU: {name}, {cpus} logical CPUs, vector extensions: {' '.join(vector) or 'none found'}")
     print(
         "bf16: "

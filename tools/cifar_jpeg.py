@@ -8,11 +8,43 @@ from kdkeras import errors
 DEFAULT_DATA = "../shared/datasets/cifar10-jpeg.tar.gz"
 
 
-def define_data_flag():
-    """The benchmarks' `--data` flag: where the CIFAR-10 JPEG copy is."""
+def define_data_flags(num_images):
+    """The benchmarks' data flags: `--data` (the CIFAR-10 JPEG copy), `--num_images` and `--batch_size`."""
     from absl import flags
 
     flags.DEFINE_string("data", DEFAULT_DATA, "CIFAR-10 JPEG tarball or image folder (train/<class>/*.jpg)")
+    flags.DEFINE_integer("num_images", num_images, "training images per epoch")
+    flags.DEFINE_integer("batch_size", 128, "batch size")
+
+
+def check_data_flags():
+    """Ends with one line naming `--num_images` unless it holds at least one `--batch_size` batch."""
+    from absl import flags
+
+    values = flags.FLAGS
+    errors.check(
+        values.num_images >= values.batch_size,
+        f"--num_images={values.num_images}: expected at least one batch (--batch_size={values.batch_size})",
+    )
+
+
+def augmented_splits(x, y, batch_size, autotune=False):
+    """`kdkeras.data.Splits` over in-memory images with crop + flip, seed 0: the batches a run trains on."""
+    import tensorflow as tf
+
+    from kdkeras.data.datasets import DatasetInfo, Splits
+
+    return Splits(
+        train=None,
+        test=None,
+        info=DatasetInfo("bench", x.shape[1:], 10, len(y), 0),
+        train_examples=tf.data.Dataset.from_tensor_slices((x.astype("float32"), y)).cache(),
+        batch_size=batch_size,
+        augment=True,
+        seed=0,
+        shuffle_buffer=len(y),
+        autotune=autotune,
+    )
 
 
 def read_images(path, limit):

@@ -866,11 +866,8 @@ def plot_delta(path, plan, rows):
 def provenance_lines(plan, payloads):
     """How to reproduce the table: the command, the commits the runs were trained with, the machine, the versions."""
     import collections
-    import platform
 
-    import keras
-    import tensorflow as tf
-
+    found = provenance.describe()
     trained_with = collections.Counter(
         p.get("provenance", {}).get("kdkeras_commit", "not recorded (finished before runs recorded it)")
         for p in payloads
@@ -882,8 +879,8 @@ def provenance_lines(plan, payloads):
         f"- Command: `{plan.command}`",
         f"- kdkeras commit when this invocation started: {plan.commit}",
         f"- kdkeras commits the finished runs were trained with: {commits or 'none yet'}",
-        f"- Machine: {provenance.cpu_model()}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}, "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}",
+        f"- Machine: {found['cpu']}, {found['logical_cpus']} logical CPUs; Python {found['python']}, "
+        f"TensorFlow {found['tensorflow']}, Keras {found['keras']}",
         "- Training seconds are wall-clock on that machine, which other work may have shared; compare seconds "
         "only within one table, and FLOPs and images across tables.",
         "",
@@ -909,7 +906,9 @@ def write_summary(plan):
         with open(temporary, "w") as f:
             f.write(text)
 
-    io.replace_atomic(os.path.join(out, "results.md"), write)
+    path = os.path.join(out, "results.md")
+    io.replace_atomic(path, write)
+    return path
 
 
 # --- command --------------------------------------------------------------------------------------------------
@@ -921,9 +920,7 @@ def main(argv):
         raise UsageError(f"unexpected arguments {' '.join(argv[1:])}; every setting is a --flag")
     plan = plan_from_flags(FLAGS)
     if FLAGS.report_only:
-        write_summary(plan)
-        out = plan.results_dir or plan.output_dir
-        print(f"[compare] wrote {os.path.join(out, 'results.md')} from the finished runs; nothing trained")
+        print(f"[compare] wrote {write_summary(plan)} from the finished runs; nothing trained")
         return
     runs = plan.runs()
     print(f"[compare] {len(runs)} runs in {plan.output_dir}", flush=True)

@@ -17,6 +17,7 @@ NORMALIZATION = {
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
 TFDS_NAMES = ("mnist", "cifar10", "cifar100")
+NAMES = ("mnist_sample",) + TFDS_NAMES + ("imagefolder:PATH",)
 
 # Every pipeline kdkeras trains or evaluates on runs with tf.data's autotuning off, with fixed
 # parallelism and prefetching instead. With autotuning on, destroying a used
@@ -27,7 +28,6 @@ TFDS_NAMES = ("mnist", "cifar10", "cifar100")
 # gather) is light and needs no tuning. `tools/bench_input_pipeline.py`.
 PARALLEL_CALLS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 PREFETCH_BATCHES = 2
-NAMES = ("mnist_sample",) + TFDS_NAMES + ("imagefolder:PATH",)
 
 
 def fixed_pipeline(dataset, autotune=False):
