@@ -1,5 +1,6 @@
 """Writing files so that an interrupted run never leaves half of one."""
 
+import hashlib
 import json
 import os
 import tempfile
@@ -71,3 +72,12 @@ def write_bytes_atomic(path, data):
 def save_model_atomic(model, path):
     """Saves a Keras model as `.keras` to `path`, atomically."""
     replace_atomic(path, model.save)
+
+
+def file_sha256(path):
+    """SHA-256 of a file's bytes, read in 4 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

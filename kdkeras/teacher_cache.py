@@ -90,14 +90,6 @@ def cache_key(model, splits):
     }
 
 
-def _file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class TeacherCache:
     """One frozen model's logits for `views` views of every training example.
 
@@ -163,7 +155,7 @@ def _usable(npy_path, header_path, key, views, shape_tail):
         return None, f"it has {shape[0]} views, this run needs {views}"
     if not os.path.exists(npy_path) or os.path.getsize(npy_path) != header.get("bytes"):
         return None, "its table is missing or truncated"
-    if _file_sha256(npy_path) != header.get("sha256"):
+    if io.file_sha256(npy_path) != header.get("sha256"):
         return None, "its table's checksum does not match"
     try:
         table = np.load(npy_path, mmap_mode="r")
@@ -215,7 +207,7 @@ def _fill(model, splits, views, npy_path, header_path, key, batch_size, verbose=
         "shape": list(shape),
         "dtype": np.dtype(DTYPE).name,
         "bytes": os.path.getsize(npy_path),
-        "sha256": _file_sha256(npy_path),
+        "sha256": io.file_sha256(npy_path),
     }
     io.write_json_atomic(header_path, header)
     return np.load(npy_path, mmap_mode="r")

@@ -1,0 +1,39 @@
+import hashlib
+import shutil
+
+import pytest
+
+from kdkeras.config import TrainConfig
+from kdkeras.errors import UsageError
+from kdkeras.experiment import recorded_settings
+from kdkeras.run_directory import check_settings
+
+
+def settings_for(checkpoint, tmp_path):
+    return recorded_settings(TrainConfig(teacher_checkpoint=str(checkpoint), output_dir=str(tmp_path / "out")))
+
+
+def test_a_teacher_checkpoint_is_recorded_by_content_not_path(tmp_path):
+    first = tmp_path / "a" / "teacher.keras"
+    first.parent.mkdir()
+    first.write_bytes(b"the same teacher")
+    moved = tmp_path / "b" / "elsewhere.keras"
+    moved.parent.mkdir()
+    shutil.copy(first, moved)
+    run_dir = str(tmp_path / "run")
+
+    ours = settings_for(first, tmp_path)
+    assert "teacher_checkpoint" not in ours
+    assert ours["teacher_checkpoint_sha256"] == hashlib.sha256(b"the same teacher").hexdigest()
+    check_settings(run_dir, ours)
+    check_settings(run_dir, settings_for(moved, tmp_path))  # moved: the same run goes on
+
+    moved.write_bytes(b"another teacher")
+    with pytest.raises(UsageError, match=r"\(--teacher_checkpoint_sha256 differ\)"):
+        check_settings(run_dir, settings_for(moved, tmp_path))
+
+
+def test_a_missing_teacher_checkpoint_keeps_its_path_for_the_loaders_error(tmp_path):
+    settings = settings_for(tmp_path / "missing.keras", tmp_path)
+    assert settings["teacher_checkpoint"] == str(tmp_path / "missing.keras")
+    assert "teacher_checkpoint_sha256" not in settings
