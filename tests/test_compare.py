@@ -160,3 +160,12 @@ def test_seeds_are_a_count_or_a_list():
     for bad in ("0", "a", "1,1", ""):
         with pytest.raises(compare.UsageError):
             compare.parse_seeds(bad, 0)
+
+
+@pytest.mark.parametrize("args", [[], ["missing.flags"], ["configs/compare/mnist_sample_study.flags", "missing.flags"]])
+def test_the_background_study_script_refuses_bad_arguments_in_one_line(args):
+    result = subprocess.run(["bash", "tools/run_study.sh", *args], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "usage: tools/run_study.sh COMPARE_FLAGFILE [TEACHER_FLAGFILE] (existing flagfiles)"
+    ]
