@@ -115,13 +115,14 @@ _BUILDERS = {
     "Normalization": _normalization,
     "Conv2D": _conv2d,
     "BatchNormalization": _batch_normalization,
+    "FusedBatchNormalization": _batch_normalization,  # kdkeras's: a Keras BatchNormalization at inference
     "ReLU": _relu,
     "Add": _add,
     "MaxPooling2D": _max_pooling2d,
     "GlobalAveragePooling2D": _global_average_pooling2d,
     "Dense": _dense,
 }
-_WITH_WEIGHTS = ("Conv2D", "BatchNormalization", "Dense")
+_WITH_WEIGHTS = ("Conv2D", "BatchNormalization", "FusedBatchNormalization", "Dense")
 SUPPORTED_LAYERS = tuple(_BUILDERS)
 
 

@@ -70,8 +70,14 @@ def write_bytes_atomic(path, data):
 
 
 def save_model_atomic(model, path):
-    """Saves a Keras model as `.keras` to `path`, atomically."""
-    replace_atomic(path, model.save)
+    """Saves a Keras model as `.keras` to `path`, atomically, in Keras's own layers.
+
+    kdkeras's `FusedBatchNormalization` is saved as the Keras layer it
+    computes, so the file loads without kdkeras.
+    """
+    from kdkeras.models.fused_batch_norm import with_keras_batch_norm
+
+    replace_atomic(path, with_keras_batch_norm(model).save)
 
 
 def file_sha256(path):

@@ -3,6 +3,7 @@
 import keras
 from keras import layers
 
+from kdkeras.models.fused_batch_norm import FusedBatchNormalization
 from kdkeras.models.preprocessing import input_with_normalization
 
 PLAIN_CNN_DEPTHS = (2, 4, 6, 8, 10)
@@ -40,7 +41,7 @@ def plain_cnn(depth, input_shape, num_classes, normalization=None, name=None):
     inputs, x = input_with_normalization(input_shape, normalization)
     for index, filters in enumerate(_CHANNELS[depth]):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{index + 1}")(x)
-        x = layers.BatchNormalization(momentum=0.9, name=f"bn{index + 1}")(x)
+        x = FusedBatchNormalization(momentum=0.9, name=f"bn{index + 1}")(x)
         x = layers.ReLU(name=f"relu{index + 1}")(x)
         if index % 2 == 1 and x.shape[1] > 2 and x.shape[2] > 2:
             x = layers.MaxPooling2D(2, name=f"pool{index + 1}")(x)

@@ -3,6 +3,7 @@
 import keras
 from keras import layers
 
+from kdkeras.models.fused_batch_norm import FusedBatchNormalization
 from kdkeras.models.preprocessing import input_with_normalization
 
 RESNET_DEPTHS = (8, 14, 20, 26, 32, 44, 56, 110)
@@ -18,7 +19,7 @@ def _conv_bn(x, filters, strides, name, relu=True):
         kernel_initializer="he_normal",
         name=f"{name}_conv",
     )(x)
-    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
@@ -35,7 +36,7 @@ def _basic_block(x, filters, strides, name):
             kernel_initializer="he_normal",
             name=f"{name}_proj_conv",
         )(x)
-        shortcut = layers.BatchNormalization(momentum=0.9, name=f"{name}_proj_bn")(shortcut)
+        shortcut = FusedBatchNormalization(momentum=0.9, name=f"{name}_proj_bn")(shortcut)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.ReLU(name=f"{name}_out")(y)
 
