@@ -11,7 +11,7 @@ import shutil
 import time
 
 from kdkeras import io, provenance
-from kdkeras.run_directory import check_settings, claim
+from kdkeras.run_directory import by_content, check_settings, claim
 
 __all__ = ["prepare", "train", "results_payload", "export_student"]
 
@@ -89,29 +89,12 @@ def train(config):
         return _train_claimed(config, strategy, splits, chief, start)
 
 
-def recorded_settings(config):
-    """The settings a run directory records and holds its later runs to.
-
-    `--teacher_checkpoint` is recorded by the SHA-256 of the file, not by its
-    path: the same teacher reached by another path (a moved checkout, a
-    relative path from another directory) resumes the run, and a checkpoint
-    rewritten in place does not. A missing file keeps its path, for the
-    loader's own error.
-    """
-    settings = config.semantic_dict()
-    path = settings.get("teacher_checkpoint")
-    if path and os.path.isfile(path):
-        del settings["teacher_checkpoint"]
-        settings["teacher_checkpoint_sha256"] = io.file_sha256(path)
-    return settings
-
-
 def _train_claimed(config, strategy, splits, chief, start):
     from kdkeras.pipelines import Run, registry
 
     os.makedirs(config.output_dir, exist_ok=True)
     if chief:
-        check_settings(config.output_dir, recorded_settings(config))
+        check_settings(config.output_dir, by_content(config.semantic_dict()))
     run = Run(config, splits, strategy, chief=chief)
     roles = registry.get(config.method).pipeline(run)
     run.write_models_csv()

@@ -1,7 +1,8 @@
 """A run directory belongs to one process and holds one set of settings.
 
 `claim` keeps a second process out for as long as the first runs;
-`check_settings` refuses a directory recorded with other settings.
+`check_settings` refuses a directory recorded with other settings;
+`by_content` names the files among them by what they hold.
 """
 
 import errno
@@ -14,7 +15,27 @@ import time
 from kdkeras import io
 from kdkeras.errors import UsageError
 
-__all__ = ["check_settings", "claim", "Claim", "CLAIM_FILE"]
+__all__ = ["by_content", "check_settings", "claim", "Claim", "CLAIM_FILE", "FILE_SETTINGS"]
+
+# Settings that name a file whose content, not its path, decides what is trained.
+FILE_SETTINGS = ("teacher_checkpoint",)
+
+
+def by_content(settings, keys=FILE_SETTINGS):
+    """`settings` with each file of `keys` recorded as `<key>_sha256`, the SHA-256 of its bytes, not its path.
+
+    The same file reached by another path (a moved checkout, a relative path
+    from another directory) then agrees with the record, and a file
+    rewritten in place does not. A key naming no file keeps its path, for
+    the loader's own error.
+    """
+    settings = dict(settings)
+    for key in keys:
+        path = settings.get(key)
+        if path and os.path.isfile(path):
+            del settings[key]
+            settings[f"{key}_sha256"] = io.file_sha256(path)
+    return settings
 
 
 def check_settings(directory, settings, record="run.json", flag="--output_dir", what="run"):

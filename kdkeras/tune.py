@@ -42,7 +42,7 @@ from kdkeras import cli, experiment, io  # noqa: E402
 from kdkeras import config as train_config
 from kdkeras.errors import TrainingError, UsageError, check  # noqa: E402
 from kdkeras.pipelines import METHODS, Run, methods, registry  # noqa: E402
-from kdkeras.run_directory import check_settings, claim  # noqa: E402
+from kdkeras.run_directory import by_content, check_settings, claim  # noqa: E402
 
 TUNERS = ("random", "bayesian", "hyperband")
 OBJECTIVE = "val_accuracy"
@@ -245,7 +245,7 @@ class Search:
             "hyperband_factor": self.options.hyperband_factor if self.options.tuner == "hyperband" else None,
             **recipe,
         }
-        check_settings(self.tune_dir, ours, record="search.json", flag="--tune_dir", what="search")
+        check_settings(self.tune_dir, by_content(ours), record="search.json", flag="--tune_dir", what="search")
 
     def prepare(self):
         """Loads the data and the shared teacher; declares the search space."""

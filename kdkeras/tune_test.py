@@ -133,6 +133,19 @@ def test_a_tune_dir_holding_another_search_is_refused(tmp_path):
         tune.Search(config, options(tmp_path, tuner="hyperband").validate(config)).check_directory()
 
 
+def test_a_search_knows_its_teacher_checkpoint_by_content_not_path(tmp_path):
+    first, moved = tmp_path / "teacher.keras", tmp_path / "moved.keras"
+    first.write_bytes(b"a teacher")
+    moved.write_bytes(b"a teacher")
+    config = dataclasses.replace(tiny(tmp_path), teacher_checkpoint=str(first))
+    tune.Search(config, options(tmp_path).validate(config)).check_directory()
+    same = dataclasses.replace(config, teacher_checkpoint=str(moved))
+    tune.Search(same, options(tmp_path).validate(same)).check_directory()  # the same file elsewhere resumes
+    moved.write_bytes(b"another teacher")
+    with pytest.raises(UsageError, match=r"\(--teacher_checkpoint_sha256 differ\)"):
+        tune.Search(same, options(tmp_path).validate(same)).check_directory()
+
+
 def _run_tune(*args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run(

@@ -5,12 +5,12 @@ import pytest
 
 from kdkeras.config import TrainConfig
 from kdkeras.errors import UsageError
-from kdkeras.experiment import recorded_settings
-from kdkeras.run_directory import check_settings
+from kdkeras.run_directory import by_content, check_settings
 
 
 def settings_for(checkpoint, tmp_path):
-    return recorded_settings(TrainConfig(teacher_checkpoint=str(checkpoint), output_dir=str(tmp_path / "out")))
+    """What a run records, as `kdkeras.experiment.train` makes it."""
+    return by_content(TrainConfig(teacher_checkpoint=str(checkpoint), output_dir=str(tmp_path / "out")).semantic_dict())
 
 
 def test_a_teacher_checkpoint_is_recorded_by_content_not_path(tmp_path):
@@ -37,3 +37,11 @@ def test_a_missing_teacher_checkpoint_keeps_its_path_for_the_loaders_error(tmp_p
     settings = settings_for(tmp_path / "missing.keras", tmp_path)
     assert settings["teacher_checkpoint"] == str(tmp_path / "missing.keras")
     assert "teacher_checkpoint_sha256" not in settings
+
+
+def test_the_settings_given_are_not_changed(tmp_path):
+    checkpoint = tmp_path / "t.keras"
+    checkpoint.write_bytes(b"t")
+    given = {"teacher_checkpoint": str(checkpoint), "student": "resnet8"}
+    by_content(given)
+    assert given == {"teacher_checkpoint": str(checkpoint), "student": "resnet8"}
