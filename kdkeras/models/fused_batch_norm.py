@@ -1,8 +1,10 @@
 """Batch normalisation whose training step runs as one fused TensorFlow kernel."""
 
+import contextlib
+
 import keras
 
-__all__ = ["FusedBatchNormalization", "with_keras_batch_norm"]
+__all__ = ["FusedBatchNormalization", "with_keras_batch_norm", "named_as_keras_batch_norm"]
 
 
 @keras.saving.register_keras_serializable(package="kdkeras")
@@ -98,3 +100,24 @@ def with_keras_batch_norm(model):
     if model.compiled:
         plain.compile_from_config(model.get_compile_config())
     return plain
+
+
+@contextlib.contextmanager
+def named_as_keras_batch_norm(model):
+    """Within the block, `model`'s fused layers read and write weights files as Keras's layer.
+
+    Why: a `.weights.h5` file names each layer's group after its class, so a
+    file written by a model with `keras.layers.BatchNormalization` (a backup
+    taken before kdkeras trained with the fused layer, or a plain Keras
+    twin's weights) holds `batch_normalization_3` where the fused model looks
+    for `fused_batch_normalization_3`. The two classes hold the same
+    variables in the same order; only the name differs.
+    """
+    fused = [layer for layer in model._flatten_layers() if type(layer) is FusedBatchNormalization]
+    for layer in fused:
+        layer.__class__ = keras.layers.BatchNormalization
+    try:
+        yield model
+    finally:
+        for layer in fused:
+            layer.__class__ = FusedBatchNormalization

@@ -19,6 +19,7 @@ import keras
 
 from kdkeras import io
 from kdkeras.errors import UsageError
+from kdkeras.models.fused_batch_norm import named_as_keras_batch_norm
 
 __all__ = ["Backup", "parse_interval", "DEFAULT_INTERVAL"]
 
@@ -103,7 +104,14 @@ class Backup(keras.callbacks.Callback):
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(self._restore["weights"])
+        try:
+            self.model.load_weights(self._restore["weights"])
+        except ValueError as error:
+            with named_as_keras_batch_norm(self.model):  # a backup written before the fused layer
+                try:
+                    self.model.load_weights(self._restore["weights"])
+                except ValueError:
+                    raise error from None
         self._restore = None
 
     def on_epoch_begin(self, epoch, logs=None):
