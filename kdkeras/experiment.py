@@ -6,6 +6,7 @@
 
 import contextlib
 import dataclasses
+import json
 import os
 import shutil
 import time
@@ -66,11 +67,37 @@ def results_payload(config, run, roles, info, seconds):
         "wall_seconds": round(seconds, 3),
         "resumption": {record["role"]: record.get("resumption") for record in run.records},
         "flags": config.as_dict(),
-        "provenance": provenance.describe(),
+        "provenance": {
+            **provenance.describe(),
+            "kdkeras_commit": trained_with(run.records, config.output_dir),
+            "written_by_commit": provenance.LIBRARY_COMMIT,
+        },
     }
     if roles.get("new_teacher"):
         payload["new_teacher"] = summary(roles["new_teacher"])
     return payload
+
+
+def trained_with(records, output_dir):
+    """The kdkeras commit(s) that trained a run's models, for `results.json`'s `provenance.kdkeras_commit`.
+
+    Why: a run started again after it finished loads its models and writes
+    `results.json` anew; the file must keep naming the code that trained
+    them, not the code that loaded them. Each model's record names the
+    commit that finished it (a `--teacher_checkpoint` is not trained by the
+    run); a record from before records did takes the commit the run's
+    previous `results.json` named.
+    """
+    commits = {record.get("kdkeras_commit") for record in records if "checkpoint" not in record}
+    if None in commits:
+        commits.discard(None)
+        path = os.path.join(output_dir, "results.json")
+        previous = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                previous = json.load(f).get("provenance", {})
+        commits.add(previous.get("kdkeras_commit", "not recorded"))
+    return ", ".join(sorted(commits))
 
 
 def train(config):

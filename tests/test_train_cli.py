@@ -28,9 +28,24 @@ def test_blkd_end_to_end_then_reuses_the_teacher(tmp_path, fast_flags):
     student = keras.models.load_model(out / "student.keras")
     assert student.output_shape == (None, 10)
 
+    commit = results["provenance"]["kdkeras_commit"]
+    assert [m["kdkeras_commit"] for m in results["models"]] == [commit, commit]
+    assert results["provenance"]["written_by_commit"] == commit
+
+    # Started again, a finished run rewrites results.json and keeps naming the code that trained its models:
+    # the commit in each model's record, or the earlier results.json's for a record from before records had one.
+    teacher_record = json.loads((out / "teacher.json").read_text())
+    (out / "teacher.json").write_text(json.dumps({**teacher_record, "kdkeras_commit": "0ld7eac"}))
+    student_record = json.loads((out / "student.json").read_text())
+    del student_record["kdkeras_commit"]
+    (out / "student.json").write_text(json.dumps(student_record))
+    (out / "results.json").write_text(json.dumps({**results, "provenance": {"kdkeras_commit": "0ld57ud"}}))
     again = run_module("kdkeras.train", "--method=blkd", f"--output_dir={out}", *fast_flags)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "teacher: finished earlier" in again.stdout
+    assert "teacher: finished earlier" in again.stdout and "student: finished earlier" in again.stdout
+    rewritten = json.loads((out / "results.json").read_text())["provenance"]
+    assert rewritten["kdkeras_commit"] == "0ld57ud, 0ld7eac"
+    assert rewritten["written_by_commit"] == commit
 
 
 def test_nokd_goes_through_the_same_path(tmp_path, fast_flags):

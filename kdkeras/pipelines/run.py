@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kdkeras import io, models, optimizers, teacher_cache
+from kdkeras import io, models, optimizers, provenance, teacher_cache
 from kdkeras.errors import TrainingError, UsageError
 from kdkeras.pipelines.backup import Backup
 from kdkeras.pipelines.strategy_fit import fit_with_strategy_run
@@ -366,6 +366,7 @@ class Run:
         num_train = self.splits.info.num_train
         extra["images_trained"] = epochs_trained * num_train + self.extra_update_examples(role)
         extra["model_key"] = key or role
+        extra["kdkeras_commit"] = provenance.LIBRARY_COMMIT
         record = self._record(role, model, seconds, epochs_trained, extra)
         if self.chief:
             io.save_model_atomic(model, self.path(f"{role}.keras"))
