@@ -14,6 +14,7 @@ import json
 import os
 import re
 import time
+import warnings
 
 import keras
 
@@ -105,13 +106,19 @@ class Backup(keras.callbacks.Callback):
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
         try:
-            self.model.load_weights(self._restore["weights"])
+            with warnings.catch_warnings(record=True) as caught:
+                self.model.load_weights(self._restore["weights"])
         except ValueError as error:
-            with named_as_keras_batch_norm(self.model):  # a backup written before the fused layer
+            # Keras warns of each layer it could not load before it raises; a backup written before
+            # kdkeras's ResNets used the fused layer loads under Keras's layer names.
+            with named_as_keras_batch_norm(self.model):
                 try:
                     self.model.load_weights(self._restore["weights"])
                 except ValueError:
                     raise error from None
+        else:
+            for warning in caught:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         self._restore = None
 
     def on_epoch_begin(self, epoch, logs=None):
