@@ -107,6 +107,7 @@ class Backup(keras.callbacks.Callback):
             optimizer.build(self.model.trainable_variables)
         try:
             with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 self.model.load_weights(self._restore["weights"])
         except ValueError as error:
             # Keras warns of each layer it could not load before it raises; a backup written before
