@@ -96,7 +96,7 @@ def trained_with(records, output_dir):
         if os.path.exists(path):
             with open(path) as f:
                 previous = json.load(f).get("provenance", {})
-        commits.add(previous.get("kdkeras_commit", "not recorded"))
+        commits.update(previous.get("kdkeras_commit", "not recorded").split(", "))
     return ", ".join(sorted(commits))
 
 

@@ -1,9 +1,11 @@
 """What produced a result: the library's commit, the machine and the versions.
 
 Every `results.json` carries it, so a study that runs for days, across
-sessions and commits, can say which code finished each of its runs (a run
-resumed under a newer commit, or a model reused from a model store, names
-the process that wrote the `results.json`).
+sessions and commits, can say which code trained each of its runs: its
+`kdkeras_commit` names the commits that finished the run's models (each
+model's record keeps its own, so a run started again after it finished, or
+a model reused from a model store, keeps naming the code that trained it),
+and `written_by_commit` the process that wrote the file.
 
 The commit is read once, when this module is imported (as a run starts):
 a checkout changed while a long run goes on does not change what the run

@@ -82,7 +82,15 @@ def test_tiny_comparison_shares_the_teacher_and_resumes(tmp_path):
 
     # Each run records what produced it.
     recorded = json.loads((out / "nokd" / "seed0" / "results.json").read_text())["provenance"]
-    assert set(recorded) == {"kdkeras_commit", "tensorflow", "keras", "python", "cpu", "logical_cpus"}
+    assert set(recorded) == {
+        "kdkeras_commit",
+        "written_by_commit",
+        "tensorflow",
+        "keras",
+        "python",
+        "cpu",
+        "logical_cpus",
+    }
 
     # A report of a study in progress trains nothing, lists what is missing, and names the external teacher.
     report_args = [a if not a.startswith("--methods=") else "--methods=nokd,blkd,wskd,tfkd_reg" for a in args]
@@ -99,7 +107,7 @@ def test_tiny_comparison_shares_the_teacher_and_resumes(tmp_path):
     assert "| tfkd_reg | (not run yet) |" in markdown
     teacher_percent = f"{100 * teacher['student']['test_accuracy']:.2f}"
     assert f"trained outside the study) | {teacher['student']['arch']} | 1 | {teacher_percent} |" in markdown
-    assert f"trained with: {recorded['kdkeras_commit']}: 3 runs" in markdown
+    assert f"counts under each): {recorded['kdkeras_commit']}: 3 runs" in markdown
     teacher_seconds = teacher["student"]["train_seconds"]
     assert (
         f"trained outside the study (1 epochs, {teacher_seconds:.0f} s, kdkeras {recorded['kdkeras_commit']})"

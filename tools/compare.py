@@ -869,8 +869,7 @@ def provenance_lines(plan, payloads):
 
     found = provenance.describe()
     trained_with = collections.Counter(
-        p.get("provenance", {}).get("kdkeras_commit", "not recorded (finished before runs recorded it)")
-        for p in payloads
+        commit for p in payloads for commit in p.get("provenance", {}).get("kdkeras_commit", "not recorded").split(", ")
     )
     commits = "; ".join(f"{commit}: {n} run{'s' if n > 1 else ''}" for commit, n in sorted(trained_with.items()))
     return [
@@ -878,7 +877,8 @@ def provenance_lines(plan, payloads):
         "",
         f"- Command: `{plan.command}`",
         f"- kdkeras commit when this invocation started: {plan.commit}",
-        f"- kdkeras commits the finished runs were trained with: {commits or 'none yet'}",
+        f"- kdkeras commits the finished runs' models were trained with (runs per commit; a run whose models "
+        f"finished under several commits counts under each): {commits or 'none yet'}",
         f"- Machine: {found['cpu']}, {found['logical_cpus']} logical CPUs; Python {found['python']}, "
         f"TensorFlow {found['tensorflow']}, Keras {found['keras']}",
         "- Training seconds are wall-clock on that machine, which other work may have shared; compare seconds "

@@ -10,7 +10,7 @@
 # It runs the code of a snapshot of this checkout (a detached git worktree of HEAD in runs/study/code/<commit>),
 # with data/, runs/ and results/ of the checkout: editing or pulling the checkout during a run of many hours
 # cannot mix two versions of the code in one process (modules are imported as they are first needed). A restart
-# takes the checkout's HEAD of then; every results.json names the commit that wrote it.
+# takes the checkout's HEAD of then; every results.json names the commits that trained its models.
 set -euo pipefail
 if [ $# -lt 1 ] || [ $# -gt 2 ] || [ ! -f "$1" ] || { [ $# -eq 2 ] && [ ! -f "$2" ]; }; then
   echo "usage: tools/run_study.sh COMPARE_FLAGFILE [TEACHER_FLAGFILE] (existing flagfiles)" >&2

@@ -4,7 +4,7 @@ import contextlib
 
 import keras
 
-__all__ = ["FusedBatchNormalization", "with_keras_batch_norm", "named_as_keras_batch_norm"]
+__all__ = ["FusedBatchNormalization", "with_keras_batch_norm", "batch_norm_named_as"]
 
 
 @keras.saving.register_keras_serializable(package="kdkeras")
@@ -103,21 +103,31 @@ def with_keras_batch_norm(model):
 
 
 @contextlib.contextmanager
-def named_as_keras_batch_norm(model):
-    """Within the block, `model`'s fused layers read and write weights files as Keras's layer.
+def batch_norm_named_as(model, layer_class):
+    """Within the block, every batch-norm layer of `model` reads and writes weights files as `layer_class`.
 
-    Why: a `.weights.h5` file names each layer's group after its class, so a
-    file written by a model with `keras.layers.BatchNormalization` (a backup
-    taken before kdkeras trained with the fused layer, or a plain Keras
-    twin's weights) holds `batch_normalization_3` where the fused model looks
-    for `fused_batch_normalization_3`. The two classes hold the same
-    variables in the same order; only the name differs.
+    Why: a `.weights.h5` file names each layer's group after its class, so
+    a file written with `keras.layers.BatchNormalization` holds
+    `batch_normalization_3` where a model with the fused layer looks for
+    `fused_batch_normalization_3`, and the other way round. Both hold the
+    same variables in the same order; only the name differs. A backup of a
+    distiller whose teacher was trained in the same process names the
+    teacher's layers as fused, and the resumed process loads that teacher
+    from its `.keras` file with Keras's layer; a backup from before kdkeras
+    used the fused layer names the student's as Keras's.
+
+    Args:
+        model: a Keras model; nested models included.
+        layer_class: `keras.layers.BatchNormalization` or
+            `FusedBatchNormalization`.
     """
-    fused = [layer for layer in model._flatten_layers() if type(layer) is FusedBatchNormalization]
-    for layer in fused:
-        layer.__class__ = keras.layers.BatchNormalization
+    kinds = (keras.layers.BatchNormalization, FusedBatchNormalization)
+    layers = [layer for layer in model._flatten_layers() if type(layer) in kinds]
+    classes = [type(layer) for layer in layers]
+    for layer in layers:
+        layer.__class__ = layer_class
     try:
         yield model
     finally:
-        for layer in fused:
-            layer.__class__ = FusedBatchNormalization
+        for layer, layer_class_before in zip(layers, classes):
+            layer.__class__ = layer_class_before

@@ -10,6 +10,7 @@ function of the seed and the epoch (`Splits.epoch_batches`), so a
 resumed run trains on exactly the batches an uninterrupted one would.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -20,9 +21,9 @@ import keras
 
 from kdkeras import io
 from kdkeras.errors import UsageError
-from kdkeras.models.fused_batch_norm import named_as_keras_batch_norm
+from kdkeras.models.fused_batch_norm import FusedBatchNormalization, batch_norm_named_as
 
-__all__ = ["Backup", "parse_interval", "DEFAULT_INTERVAL"]
+__all__ = ["Backup", "parse_interval", "load_weights_any_batch_norm", "DEFAULT_INTERVAL"]
 
 DEFAULT_INTERVAL = "5m"
 _STATE = "latest.json"
@@ -45,6 +46,31 @@ def parse_interval(text):
             raise UsageError(f"--backup_every={text}: a number of batches is a whole number")
         return "batches", int(amount)
     return "seconds", amount * 60 if unit in ("m", "min") else amount
+
+
+def load_weights_any_batch_norm(model, path):
+    """`model.load_weights(path)` for a file whose batch-norm layers are Keras's or kdkeras's fused ones.
+
+    Tried as the model is, then with every batch-norm layer named as Keras's,
+    then as fused (`batch_norm_named_as`); the first error is raised if none
+    fits. Keras warns of each layer it could not load before it raises; only
+    the warnings of the load that fits are shown.
+    """
+    first_error = None
+    for layer_class in (None, keras.layers.BatchNormalization, FusedBatchNormalization):
+        naming = batch_norm_named_as(model, layer_class) if layer_class else contextlib.nullcontext()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                with naming:
+                    model.load_weights(path)
+            except ValueError as error:
+                first_error = first_error or error
+                continue
+        for warning in caught:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        return
+    raise first_error
 
 
 class Backup(keras.callbacks.Callback):
@@ -105,21 +131,7 @@ class Backup(keras.callbacks.Callback):
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                self.model.load_weights(self._restore["weights"])
-        except ValueError as error:
-            # Keras warns of each layer it could not load before it raises; a backup written before
-            # kdkeras's ResNets used the fused layer loads under Keras's layer names.
-            with named_as_keras_batch_norm(self.model):
-                try:
-                    self.model.load_weights(self._restore["weights"])
-                except ValueError:
-                    raise error from None
-        else:
-            for warning in caught:
-                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        load_weights_any_batch_norm(self.model, self._restore["weights"])
         self._restore = None
 
     def on_epoch_begin(self, epoch, logs=None):

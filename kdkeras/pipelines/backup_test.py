@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+from kdkeras.distillers import Distiller
 from kdkeras.errors import UsageError
 from kdkeras.models import FusedBatchNormalization, resnet
 from kdkeras.models.fused_batch_norm import with_keras_batch_norm
@@ -46,28 +47,50 @@ def test_a_backup_keeps_the_training_seconds_of_this_process_and_the_earlier_one
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch2-batch0.weights.h5", "latest.json"]
 
 
-def test_a_backup_written_with_keras_batch_norm_resumes_a_model_with_the_fused_layer(tmp_path):
-    # Backups taken before kdkeras's ResNets trained with FusedBatchNormalization name their
-    # groups `batch_normalization_k`; a resumed run builds the fused layer.
-    x, y = np.random.default_rng(0).normal(size=(8, 8, 8, 3)), np.eye(3)[[0, 1, 2, 0, 1, 2, 0, 1]]
-    fused = resnet(8, (8, 8, 3), 3)
-    fused.compile(keras.optimizers.SGD(0.1, momentum=0.9), "categorical_crossentropy")
-    plain = with_keras_batch_norm(fused)
-    plain.fit(x, y, batch_size=4, epochs=2, verbose=0)  # now it differs from `fused`, momentum included
-    writer = Backup(str(tmp_path), "epoch")
-    writer.set_model(plain)
-    writer.save(2, 0)
+def distillation(teacher, student):
+    distiller = Distiller(student, teacher)
+    distiller.compile(keras.optimizers.SGD(0.1, momentum=0.9))
+    return distiller
 
+
+def backup_then_resume(tmp_path, written, resumed):
+    """Backs up `written` after two epochs and restores it into `resumed` as a resumed run does."""
+    x, y = np.random.default_rng(0).normal(size=(8, 8, 8, 3)), np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    written.fit(x, y, batch_size=4, epochs=2, verbose=0)  # now it differs from `resumed`, momentum included
+    writer = Backup(str(tmp_path), "epoch")
+    writer.set_model(written)
+    writer.save(2, 0)
     reader = Backup(str(tmp_path), "epoch")
-    reader.set_model(fused)
+    reader.set_model(resumed)
     reader.restore_on_train_begin(reader.latest())
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no "layers keep their freshly-initialized weights" from the first try
+        warnings.simplefilter("error")  # no "layers keep their freshly-initialized weights" from a load that failed
         reader.on_train_begin()
-
-    for got, want in zip(fused.weights + fused.optimizer.variables, plain.weights + plain.optimizer.variables):
+    for got, want in zip(resumed.weights + resumed.optimizer.variables, written.weights + written.optimizer.variables):
         np.testing.assert_array_equal(got.numpy(), want.numpy())
-    assert any(type(layer) is FusedBatchNormalization for layer in fused._flatten_layers())
+
+
+def fused_layers(model):
+    return sum(type(layer) is FusedBatchNormalization for layer in model._flatten_layers())
+
+
+def test_a_backup_from_before_the_fused_layer_resumes(tmp_path):
+    # Before kdkeras's ResNets trained with the fused layer, a backup named every group `batch_normalization_k`.
+    teacher, student = resnet(8, (8, 8, 3), 3, name="teacher"), resnet(8, (8, 8, 3), 3, name="student")
+    resumed = distillation(with_keras_batch_norm(teacher), student)
+    written = distillation(with_keras_batch_norm(teacher), with_keras_batch_norm(student))
+    backup_then_resume(tmp_path, written, resumed)
+    assert fused_layers(resumed.student) == 9 and fused_layers(resumed.teacher) == 0
+
+
+def test_a_backup_of_a_teacher_trained_in_the_same_process_resumes_with_it_loaded_from_its_file(tmp_path):
+    # TAKD's student, GSKD's later stages: the teacher trained moments before is fused in memory; the resumed
+    # process loads it from its `.keras` file, which holds Keras's layer.
+    teacher, student = resnet(8, (8, 8, 3), 3, name="teacher"), resnet(8, (8, 8, 3), 3, name="student")
+    written = distillation(teacher, student)
+    resumed = distillation(with_keras_batch_norm(teacher), resnet(8, (8, 8, 3), 3, name="student"))
+    backup_then_resume(tmp_path, written, resumed)
+    assert fused_layers(resumed.student) == 9 and fused_layers(resumed.teacher) == 0
 
 
 def test_a_backup_that_does_not_fit_the_model_is_refused(tmp_path):
@@ -78,5 +101,5 @@ def test_a_backup_that_does_not_fit_the_model_is_refused(tmp_path):
     reader = Backup(str(tmp_path), "epoch")
     reader.set_model(other)
     reader.restore_on_train_begin(reader.latest())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="could not be loaded|expected"):
         reader.on_train_begin()
