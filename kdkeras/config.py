@@ -92,6 +92,9 @@ class TrainConfig:
     wskd_step2_reduction: str = _field(
         "misclassified", "wskd: average the step-2 loss over the misclassified examples, or over the whole batch"
     )
+    wskd_second_update: bool = _field(
+        True, "wskd: the second update on the teacher's errors; false: their corrected labels in step 1 instead"
+    )
     gskd_gamma: float = _field(0.5, "gskd: weight g of the KL term to the previous stage")
     tfkd_correct_prob: float = _field(0.9, "tfkd_reg: the virtual teacher's probability of the true class")
     strategy: str = _field("auto", "tf.distribute strategy: " + ", ".join(STRATEGIES), semantic=False)

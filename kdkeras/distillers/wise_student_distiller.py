@@ -63,6 +63,11 @@ class WiseStudentDistiller(Distiller):
     pace as for the other methods. The metric `step2_examples` counts the
     examples that went through step 2 in the epoch.
 
+    With `second_update=False` (the ablation of KD_METHODS.md that separates
+    WSKD's two ideas) the corrected soft labels replace the teacher's in
+    step 1 and there is no step 2: one update per batch, like BLKD, whose
+    KD term on the teacher's errors points at the true class.
+
     Args:
         student: `keras.Model` mapping pixels to logits; it is trained.
         teacher: trained `keras.Model` with as many classes (see `Distiller`).
@@ -74,6 +79,8 @@ class WiseStudentDistiller(Distiller):
             logit is raised (`>= 0`).
         step2_reduction: `"misclassified"` (default) or `"batch"`: what the
             step-2 loss is averaged over.
+        second_update: `True` (default, WSKD); `False` for the ablation
+            with the correction in step 1 and no step 2.
         name: model name.
 
     Example:
@@ -100,6 +107,7 @@ class WiseStudentDistiller(Distiller):
         correction="lift",
         margin=1.0,
         step2_reduction="misclassified",
+        second_update=True,
         name="wise_student_distiller",
         **kwargs,
     ):
@@ -116,6 +124,7 @@ class WiseStudentDistiller(Distiller):
         self.correction = correction
         self.margin = float(margin)
         self.step2_reduction = step2_reduction
+        self.second_update = bool(second_update)
         self.step2_loss_tracker = keras.metrics.Mean(name="step2_loss")
         self.step2_examples = keras.metrics.Sum(name="step2_examples")
 
@@ -123,7 +132,14 @@ class WiseStudentDistiller(Distiller):
         wrong = losses.misclassified(teacher_logits, labels)
         return super().local_counts(labels, teacher_logits) + [tf.reduce_sum(tf.cast(wrong, tf.float32))]
 
+    def student_loss_terms(self, labels, student_logits, teacher_logits, cached, images, count):
+        if not self.second_update:
+            teacher_logits = losses.correct_soft_labels(teacher_logits, labels, self.correction, self.margin)
+        return super().student_loss_terms(labels, student_logits, teacher_logits, cached, images, count)
+
     def after_first_update(self, images, labels, teacher_logits, counts):
+        if not self.second_update:
+            return
         wrong = losses.misclassified(teacher_logits, labels)
         self.step2_examples.update_state(tf.reduce_sum(tf.cast(wrong, tf.float32)))
         global_count = counts[1]
@@ -152,6 +168,7 @@ class WiseStudentDistiller(Distiller):
                 "correction": self.correction,
                 "margin": self.margin,
                 "step2_reduction": self.step2_reduction,
+                "second_update": self.second_update,
             }
         )
         return config

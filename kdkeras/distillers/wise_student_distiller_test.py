@@ -67,6 +67,29 @@ def test_step_two_is_an_update_on_the_misclassified_examples_only(problem, reduc
         np.testing.assert_allclose(w2, w1 - 0.1 * np.asarray(g), atol=2e-5)
 
 
+def test_without_the_second_update_step_one_learns_from_the_corrected_labels(problem):
+    # The ablation: one update per batch, BLKD's loss with the lifted soft labels of the teacher's errors.
+    x, y = problem[0][:64], problem[1][:64]
+    teacher_logits = np.random.default_rng(3).normal(size=(64, 3)).astype("float32") * 3.0
+    wrong = np.argmax(teacher_logits, -1) != y
+    assert 10 < wrong.sum() < 60
+    wise, history, after, slots = one_step(
+        kdkeras.WiseStudentDistiller, x, y, teacher_logits, keras.optimizers.SGD(0.1), margin=0.5, second_update=False
+    )
+    assert history.history["step2_examples"] == [0.0] and int(wise.optimizer.iterations) == 1
+    lifted = teacher_logits.copy()
+    lifted[wrong, y[wrong]] = teacher_logits[wrong].max(-1) + 0.5
+    reference = tiny_model(2)
+    with tf.GradientTape() as tape:
+        zs = reference(x)
+        ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, zs)
+        kl = keras.losses.KLDivergence()(tf.nn.softmax(lifted / 2.0), tf.nn.softmax(zs / 2.0))
+        loss = 0.5 * ce + 0.5 * 4.0 * kl
+    grads = tape.gradient(loss, reference.trainable_variables)
+    for w0, g, w1 in zip(weights_of(reference), grads, after):
+        np.testing.assert_allclose(w1, w0 - 0.1 * np.asarray(g), atol=2e-5)
+
+
 def test_iterations_count_batches_so_schedules_keep_pace(problem):
     x, y = problem
     teacher = tiny_model(1)  # untrained: it misclassifies most examples
@@ -92,7 +115,13 @@ def test_step_two_changes_nothing_but_the_student(problem):
 
 def test_config_round_trip(problem, distiller_saving_test):
     distiller = kdkeras.WiseStudentDistiller(
-        tiny_model(2), tiny_model(1), beta=0.2, correction="swap", margin=0.0, step2_reduction="batch"
+        tiny_model(2),
+        tiny_model(1),
+        beta=0.2,
+        correction="swap",
+        margin=0.0,
+        step2_reduction="batch",
+        second_update=False,
     )
     distiller.compile(optimizer="adam")
     restored = distiller_saving_test(distiller, *problem)
@@ -102,6 +131,7 @@ def test_config_round_trip(problem, distiller_saving_test):
         0.0,
         "batch",
     )
+    assert restored.second_update is False
 
 
 def test_bad_arguments():

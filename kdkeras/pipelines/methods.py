@@ -131,6 +131,7 @@ def wskd(run):
             correction=config.wskd_correction,
             margin=config.wskd_margin,
             step2_reduction=config.wskd_step2_reduction,
+            second_update=config.wskd_second_update,
         )
 
     run.distill("student", config.student, make, config.epochs, ["teacher"], _frozen(teacher))
