@@ -66,7 +66,8 @@ class WiseStudentDistiller(Distiller):
     With `second_update=False` (the ablation of KD_METHODS.md that separates
     WSKD's two ideas) the corrected soft labels replace the teacher's in
     step 1 and there is no step 2: one update per batch, like BLKD, whose
-    KD term on the teacher's errors points at the true class.
+    KD term on the teacher's errors points at the true class. It logs no
+    step-2 metrics.
 
     Args:
         student: `keras.Model` mapping pixels to logits; it is trained.
@@ -131,6 +132,14 @@ class WiseStudentDistiller(Distiller):
     def local_counts(self, labels, teacher_logits):
         wrong = losses.misclassified(teacher_logits, labels)
         return super().local_counts(labels, teacher_logits) + [tf.reduce_sum(tf.cast(wrong, tf.float32))]
+
+    @property
+    def metrics(self):
+        """Without the second update there is no step 2 to log."""
+        found = super().metrics
+        if self.second_update:
+            return found
+        return [m for m in found if m is not self.step2_loss_tracker and m is not self.step2_examples]
 
     def student_loss_terms(self, labels, student_logits, teacher_logits, cached, images, count):
         if not self.second_update:

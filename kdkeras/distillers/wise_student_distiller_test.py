@@ -76,7 +76,8 @@ def test_without_the_second_update_step_one_learns_from_the_corrected_labels(pro
     wise, history, after, slots = one_step(
         kdkeras.WiseStudentDistiller, x, y, teacher_logits, keras.optimizers.SGD(0.1), margin=0.5, second_update=False
     )
-    assert history.history["step2_examples"] == [0.0] and int(wise.optimizer.iterations) == 1
+    assert not any(name.startswith("step2") for name in history.history)
+    assert int(wise.optimizer.iterations) == 1
     lifted = teacher_logits.copy()
     lifted[wrong, y[wrong]] = teacher_logits[wrong].max(-1) + 0.5
     reference = tiny_model(2)
