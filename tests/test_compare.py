@@ -160,6 +160,22 @@ def load_compare():
     return sys.modules["kdkeras_compare_tool"]
 
 
+def test_a_student_with_the_shared_teachers_seed_is_said_to_see_its_training_crops():
+    import types
+
+    compare = load_compare()
+
+    def plan(augment, seeds):
+        return types.SimpleNamespace(recipe=types.SimpleNamespace(augment=augment), all_seeds=seeds)
+
+    teacher = {"flags": {"seed": 0, "augment": True}}
+    assert "seed-0 students see its own training crops" in compare.shared_crops_note(plan(True, [0, 1, 2]), teacher)
+    assert compare.shared_crops_note(plan(True, [1, 2, 3]), teacher) == ""
+    assert compare.shared_crops_note(plan(False, [0, 1, 2]), teacher) == ""
+    assert compare.shared_crops_note(plan(True, [0]), {"flags": {"seed": 0, "augment": False}}) == ""
+    assert compare.shared_crops_note(plan(True, [0]), None) == ""
+
+
 def test_seeds_are_a_count_or_a_list():
     compare = load_compare()
     assert compare.parse_seeds("3", 0) == [0, 1, 2]

@@ -458,7 +458,24 @@ def external_teacher(plan):
         "seconds": record["train_seconds"],
         "epochs": record.get("epochs"),
         "commit": payload.get("provenance", {}).get("kdkeras_commit", "not recorded"),
+        "flags": payload.get("flags", {}),
     }
+
+
+def shared_crops_note(plan, outside):
+    """A sentence when some students draw the very crops the shared teacher trained on, else "".
+
+    A run's crop and flip of example `i` in epoch `e` is `view_of(seed, e, i)`: a student with the teacher's
+    `--seed` sees, epoch by epoch, the teacher's own training views, on which it errs less than on fresh ones.
+    """
+    flags = (outside or {}).get("flags", {})
+    seed = flags.get("seed")
+    if not (plan.recipe.augment and flags.get("augment") and seed in plan.all_seeds):
+        return ""
+    return (
+        f" It trained with `--seed={seed}` and `--augment`, so the seed-{seed} students see its own training crops "
+        "epoch by epoch (on which it errs less than on fresh crops); the other seeds do not."
+    )
 
 
 def collect(plan):
@@ -762,7 +779,7 @@ def markdown(plan, rows, teachers, study, plots):
             f"is `--teacher_checkpoint={plan.recipe.teacher_checkpoint}`, trained outside the study"
             + (
                 f" ({outside['epochs']} epochs, {outside['seconds']:.0f} s, kdkeras {outside['commit']}); "
-                "its seconds are not in the methods' columns."
+                "its seconds are not in the methods' columns." + shared_crops_note(plan, outside)
                 if outside
                 else "."
             )
