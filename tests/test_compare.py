@@ -67,6 +67,8 @@ def test_tiny_comparison_shares_the_teacher_and_resumes(tmp_path):
     for method in ("nokd", "blkd", "wskd"):
         assert f"| {method} |" in markdown
     assert "shared teacher" in markdown and "--epochs=1" in markdown
+    teacher_row = next(line for line in markdown.splitlines() if line.startswith("| *shared teacher* |"))
+    assert "| 1 | " in teacher_row and "±" not in teacher_row  # one seed: no spread to show
     assert (out / "cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (out / "latency.png").exists() and "--edge=off" in markdown
 

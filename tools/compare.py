@@ -724,9 +724,10 @@ def markdown(plan, rows, teachers, study, plots):
         )
     if teachers:
         accuracies = [t["accuracy"] for t in teachers.values()]
+        mean, std = mean_std(accuracies)
         lines.append(
             f"| *shared teacher* | {next(iter(teachers.values()))['arch']} | {len(accuracies)} | "
-            f"{_pct(mean_std(accuracies)[0])} ± {_pct(mean_std(accuracies)[1])} | "
+            f"{_pct(mean) + (f' ± {_pct(std)}' if len(accuracies) > 1 else '')} | "
             f"{', '.join(_pct(a) for a in accuracies)} | | | 1 per seed | "
             f"{mean_std(t['seconds'] for t in teachers.values())[0]:.0f} | | | | | | |"
         )
