@@ -12,6 +12,7 @@ import shutil
 import time
 
 from kdkeras import io, provenance
+from kdkeras.errors import UsageError
 from kdkeras.run_directory import by_content, check_settings, claim
 
 __all__ = ["prepare", "train", "results_payload", "export_student"]
@@ -94,10 +95,13 @@ def trained_with(records, output_dir):
         path = os.path.join(output_dir, "results.json")
         previous = {}
         if os.path.exists(path):
-            with open(path) as f:
-                previous = json.load(f).get("provenance", {})
-        commits.update(previous.get("kdkeras_commit", "not recorded").split(", "))
-    return ", ".join(sorted(commits))
+            try:
+                with open(path) as f:
+                    previous = json.load(f).get("provenance", {})
+            except (OSError, ValueError, AttributeError):
+                raise UsageError(f"{path}: unreadable results; remove it or choose another --output_dir") from None
+        commits.update(provenance.split_commits(previous.get("kdkeras_commit", "not recorded")))
+    return provenance.join_commits(commits)
 
 
 def train(config):

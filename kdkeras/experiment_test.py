@@ -1,5 +1,8 @@
 import json
 
+import pytest
+
+from kdkeras.errors import UsageError
 from kdkeras.experiment import trained_with
 
 
@@ -24,3 +27,9 @@ def test_records_from_before_they_named_a_commit_keep_the_earlier_results_json_c
         (tmp_path / "results.json").write_text(json.dumps({"provenance": {"kdkeras_commit": named}}))
     (tmp_path / "results.json").write_text(json.dumps({"provenance": {"kdkeras_commit": "a1, b2"}}))
     assert trained_with(records, str(tmp_path)) == "a1, b2, c3"
+
+
+def test_an_unreadable_earlier_results_json_is_named_not_a_traceback(tmp_path):
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(UsageError, match=r"results\.json: unreadable results"):
+        trained_with([{"role": "student"}], str(tmp_path))

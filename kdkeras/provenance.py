@@ -95,3 +95,13 @@ def describe():
         "cpu": cpu_model(),
         "logical_cpus": os.cpu_count(),
     }
+
+
+def join_commits(commits):
+    """Several commits as `results.json`'s `kdkeras_commit` holds them: one string, sorted, comma-separated."""
+    return ", ".join(sorted(set(commits)))
+
+
+def split_commits(text):
+    """The commits of a `kdkeras_commit` string (`join_commits`'s inverse)."""
+    return text.split(", ")

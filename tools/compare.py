@@ -887,7 +887,9 @@ def provenance_lines(plan, payloads):
 
     found = provenance.describe()
     trained_with = collections.Counter(
-        commit for p in payloads for commit in p.get("provenance", {}).get("kdkeras_commit", "not recorded").split(", ")
+        commit
+        for p in payloads
+        for commit in provenance.split_commits(p.get("provenance", {}).get("kdkeras_commit", "not recorded"))
     )
     commits = "; ".join(f"{commit}: {n} run{'s' if n > 1 else ''}" for commit, n in sorted(trained_with.items()))
     return [
