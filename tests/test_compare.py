@@ -70,6 +70,7 @@ def test_tiny_comparison_shares_the_teacher_and_resumes(tmp_path):
     teacher_row = next(line for line in markdown.splitlines() if line.startswith("| *shared teacher* |"))
     assert "| 1 | " in teacher_row and "±" not in teacher_row  # one seed: no spread to show
     assert (out / "cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "`curves.png`" in markdown
     assert not (out / "latency.png").exists() and "--edge=off" in markdown
 
     # Started again, it repeats nothing.
@@ -176,6 +177,54 @@ def test_a_student_with_the_shared_teachers_seed_is_said_to_see_its_training_cro
     assert compare.shared_crops_note(plan(False, [0, 1, 2]), teacher) == ""
     assert compare.shared_crops_note(plan(True, [0]), {"flags": {"seed": 0, "augment": False}}) == ""
     assert compare.shared_crops_note(plan(True, [0]), None) == ""
+
+
+def test_training_curves_follow_each_runs_final_model(tmp_path):
+    import types
+
+    compare = load_compare()
+
+    def history(run_dir, role, columns, values):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lines = ["epoch," + ",".join(columns)]
+        lines += [f"{epoch}," + ",".join(str(v) for v in row) for epoch, row in enumerate(values)]
+        (run_dir / f"{role}_history.csv").write_text("\n".join(lines) + "\n")
+
+    # Two WSKD seeds and a GSKD whose final model is its second stage (its first stage's history is ignored);
+    # NOKD's student logged no KD term, and a resumed epoch is written twice and counts once.
+    history(tmp_path / "wskd0", "student", ["accuracy", "step2_examples"], [(0.5, 40), (0.7, 30)])
+    history(tmp_path / "wskd1", "student", ["accuracy", "step2_examples"], [(0.6, 44), (0.8, 36)])
+    history(tmp_path / "gskd0", "stage1", ["accuracy"], [(0.1,), (0.2,)])
+    history(
+        tmp_path / "gskd0",
+        "stage2",
+        ["accuracy", "distillation_loss", "previous_distillation_loss"],
+        [(0.9, 2.0, 1.0), (0.95, 1.5, 0.5)],
+    )
+    history(tmp_path / "nokd0", "student", ["accuracy", "distillation_loss"], [(0.4, "NA"), (0.45, "NA"), (0.5, "NA")])
+    (tmp_path / "nokd0" / "student_history.csv").write_text(
+        (tmp_path / "nokd0" / "student_history.csv").read_text().replace("1,0.45,NA", "1,0.3,NA\n1,0.45,NA")
+    )
+    rows = [
+        {"method": "wskd", "seed": 0, "run_dir": str(tmp_path / "wskd0"), "final_role": "student"},
+        {"method": "wskd", "seed": 1, "run_dir": str(tmp_path / "wskd1"), "final_role": "student"},
+        {"method": "gskd", "seed": 0, "run_dir": str(tmp_path / "gskd0"), "final_role": "stage2"},
+        {"method": "nokd", "seed": 0, "run_dir": str(tmp_path / "nokd0"), "final_role": "student"},
+    ]
+    curves = compare.training_curves(rows)
+    assert curves["wskd"] == {"accuracy": {0: [0.5, 0.7], 1: [0.6, 0.8]}, "step2_examples": {0: [40, 30], 1: [44, 36]}}
+    assert curves["gskd"] == {
+        "accuracy": {0: [0.9, 0.95]},
+        "distillation_loss": {0: [2.0, 1.5]},
+        "previous_distillation_loss": {0: [1.0, 0.5]},
+    }
+    assert curves["nokd"] == {"accuracy": {0: [0.4, 0.45, 0.5]}}
+
+    plan = types.SimpleNamespace(all_methods=["nokd", "wskd", "gskd"], recipe=types.SimpleNamespace(dataset="x"))
+    assert compare.plot_curves(str(tmp_path / "curves.png"), plan, curves)
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not compare.plot_curves(str(tmp_path / "none.png"), plan, {})
+    assert not (tmp_path / "none.png").exists()
 
 
 def test_seeds_are_a_count_or_a_list():

@@ -13,7 +13,10 @@ run (each written atomically):
   network, FLOPs) and the int8 TFLite file (size, accuracy); the study's
   total work, each model and each cache fill counted once;
 - `cost.png`: student accuracy against training cost;
-- `delta.png`: each method's difference to BLKD with its interval.
+- `delta.png`: each method's difference to BLKD with its interval;
+- `curves.png`: per epoch, each method's training accuracy and the terms
+  its mechanism logged (KD loss, GSKD's previous-stage loss, WSKD's
+  step-2 examples per seed).
 
 Which methods learn from a shared teacher, and how work is counted, come
 from kdkeras (`kdkeras.pipelines.registry`, `kdkeras.accounting`). The
@@ -529,6 +532,7 @@ def collect(plan):
                 f"{r['role']}({r['arch']})={r['test_accuracy']:.4f}" for r in payload["models"]
             ),
             "run_dir": run_dir,
+            "final_role": payload["models"][-1]["role"],
             "diagnostics": diagnostics(run_dir, payload),
         }
         row["total_seconds"] = round(row["train_seconds"] + row["shared_teacher_seconds"], 3)
@@ -557,6 +561,31 @@ def diagnostics(run_dir, payload):
         if "step2_examples" in found or "previous_distillation_loss" in found:
             out[record["role"]] = found
     return out
+
+
+# Per-epoch metrics drawn in curves.png, with each panel's title.
+CURVES = {
+    "accuracy": "training accuracy % (augmented views, true labels; mean over seeds)",
+    "distillation_loss": "KD term to the model's teacher (TAKD: the assistant), times T^2",
+    "previous_distillation_loss": "GSKD: KL term to the previous stage, times T^2",
+    "step2_examples": "WSKD: step-2 examples per epoch (the teacher's errors)",
+}
+
+
+def training_curves(rows):
+    """`{method: {metric: {seed: [value of each epoch]}}}` of each run's final model, from its history.
+
+    The final model is the one a method delivers (the student, GSKD's last stage); a metric it did not log
+    in every epoch is left out.
+    """
+    curves = {}
+    for row in rows:
+        history = epoch_history(os.path.join(row["run_dir"], f"{row['final_role']}_history.csv"))
+        for metric in CURVES:
+            values = [float(h[metric]) for h in history if h.get(metric) not in (None, "", "NA")]
+            if history and len(values) == len(history):
+                curves.setdefault(row["method"], {}).setdefault(metric, {})[row["seed"]] = values
+    return curves
 
 
 def _numbers(values):
@@ -881,6 +910,62 @@ def plot_delta(path, plan, rows):
     return True
 
 
+def plot_curves(path, plan, curves):
+    """Training accuracy, the KD terms and WSKD's step-2 examples per epoch; False if nothing to draw.
+
+    Accuracy and losses are means over seeds. GSKD's term to the previous stage shares the KD panel (dashed) so
+    the two can be compared; WSKD's step-2 examples are drawn per seed, since how often the teacher errs depends
+    on the seed's crops, and left out where all zero (a variant without step 2).
+    """
+    panels = {
+        "accuracy": ["accuracy"],
+        "distillation_loss": ["distillation_loss", "previous_distillation_loss"],
+        "step2_examples": ["step2_examples"],
+    }
+    panels = {
+        title: metrics
+        for title, metrics in panels.items()
+        if any(metric in by_metric for by_metric in curves.values() for metric in metrics)
+    }
+    if not panels:
+        return False
+    plt = _figure()
+    colors = plt.get_cmap("tab10" if len(plan.all_methods) <= 10 else "tab20").colors
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
+    for axis, (title, metrics) in zip(axes[0], panels.items()):
+        for index, name in enumerate(plan.all_methods):
+            for metric in metrics:
+                by_seed = curves.get(name, {}).get(metric)
+                if not by_seed or (metric == "step2_examples" and not any(map(any, by_seed.values()))):
+                    continue
+                style = {
+                    "color": colors[index % len(colors)],
+                    "linestyle": "--" if metric.startswith("previous") else "-",
+                }
+                label = name + (" to previous stage" if metric.startswith("previous") else "")
+                if metric == "step2_examples":
+                    for order, (seed, values) in enumerate(sorted(by_seed.items())):
+                        style["linestyle"] = ("-", "--", ":", "-.")[order % 4]
+                        axis.plot(range(1, len(values) + 1), values, label=f"{label} seed {seed}", **style)
+                    continue
+                epochs = min(len(values) for values in by_seed.values())
+                scale = 100.0 if metric == "accuracy" else 1.0
+                mean = [scale * statistics.fmean(values[e] for values in by_seed.values()) for e in range(epochs)]
+                axis.plot(range(1, epochs + 1), mean, label=f"{label} (n={len(by_seed)})", **style)
+        axis.set_title(CURVES[title], fontsize=10)
+        axis.set_xlabel("epoch")
+        axis.xaxis.get_major_locator().set_params(integer=True)
+        if title.endswith("loss"):
+            axis.set_yscale("log")
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.suptitle(f"Training curves of each method's final model ({plan.recipe.dataset})")
+    figure.tight_layout()
+    io.replace_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
+    plt.close(figure)
+    return True
+
+
 def provenance_lines(plan, payloads):
     """How to reproduce the table: the command, the commits the runs were trained with, the machine, the versions."""
     import collections
@@ -918,6 +1003,8 @@ def write_summary(plan):
         plots.append("cost.png")
         if plot_delta(os.path.join(out, "delta.png"), plan, rows):
             plots.append("delta.png")
+        if plot_curves(os.path.join(out, "curves.png"), plan, training_curves(rows)):
+            plots.append("curves.png")
     text = markdown(plan, rows, teachers, accounting.study_work(payloads), plots) + "\n".join(
         provenance_lines(plan, payloads)
     )
