@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -225,6 +226,46 @@ def test_training_curves_follow_each_runs_final_model(tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not compare.plot_curves(str(tmp_path / "none.png"), plan, {})
     assert not (tmp_path / "none.png").exists()
+
+
+def test_a_larger_final_model_is_compared_with_blkd_at_its_size():
+    import types
+
+    compare = load_compare()
+
+    def row(method, seed, arch, accuracy, blkd_models=()):
+        return {
+            "method": method,
+            "seed": seed,
+            "student_arch": arch,
+            "student_accuracy": accuracy,
+            "blkd_models": [{"arch": a, "accuracy": acc, "role": role} for a, acc, role in blkd_models],
+        }
+
+    rows = [
+        row("blkd", 0, "resnet8", 0.80, [("resnet8", 0.80, "student")]),
+        row("blkd", 1, "resnet8", 0.82, [("resnet8", 0.82, "student")]),
+        row("takd", 0, "resnet8", 0.81, [("resnet14", 0.86, "assistant1")]),
+        row("takd", 1, "resnet8", 0.80, [("resnet14", 0.84, "assistant1")]),
+        row("gskd", 0, "resnet14", 0.85),
+        row("gskd", 1, "resnet14", 0.85),
+        row("gskd", 2, "resnet14", 0.90),  # no BLKD ResNet14 on seed 2: not paired
+        row("wskd", 0, "resnet8", 0.70),  # BLKD's size: compared in the main table only
+        row("gskd_grow", 0, "resnet26", 0.86),
+    ]
+    assert compare.blkd_models_by_size(rows)[(0, "resnet14")] == (0.86, "takd assistant1")
+    plan = types.SimpleNamespace(all_methods=["blkd", "takd", "wskd", "gskd", "gskd_grow"])
+    lines = compare.same_size_lines(plan, rows)
+    differences = [0.85 - 0.86, 0.85 - 0.84]
+    half = 12.706 * statistics.stdev(differences) / 2**0.5  # t(0.975, 1 degree of freedom)
+    gskd = next(line for line in lines if line.startswith("| gskd |"))
+    assert gskd.startswith("| gskd | resnet14 | 85.00 ± 1.41 (takd assistant1) | 85.00 ± 0.00 | ")
+    assert gskd.endswith(f" | {100 * statistics.fmean(differences):+.2f} ± {100 * half:.2f} (n=2) |")
+    assert "| gskd_grow | resnet26 | no model of this size" in "\n".join(lines)
+    assert not any(line.startswith(("| wskd |", "| takd |", "| blkd |")) for line in lines)
+    assert (
+        compare.same_size_lines(plan, [r for r in rows if r["method"] != "gskd" and r["method"] != "gskd_grow"]) == []
+    )
 
 
 def test_seeds_are_a_count_or_a_list():

@@ -533,6 +533,11 @@ def collect(plan):
             ),
             "run_dir": run_dir,
             "final_role": payload["models"][-1]["role"],
+            "blkd_models": [
+                {"arch": r["arch"], "accuracy": r["test_accuracy"], "role": r["role"]}
+                for r in payload["models"]
+                if uses and r.get("trained_by") == "Distiller" and r.get("taught_by") == ["teacher"]
+            ],
             "diagnostics": diagnostics(run_dir, payload),
         }
         row["total_seconds"] = round(row["train_seconds"] + row["shared_teacher_seconds"], 3)
@@ -603,6 +608,11 @@ def paired_difference(rows, name, reference="blkd"):
     """`(mean, half_width, n)` of `name` minus `reference` over the seeds both have (a t interval at 95%)."""
     mine = {r["seed"]: float(r["student_accuracy"]) for r in rows if r["method"] == name}
     theirs = {r["seed"]: float(r["student_accuracy"]) for r in rows if r["method"] == reference}
+    return paired(mine, theirs)
+
+
+def paired(mine, theirs):
+    """`(mean, half_width, n)` of `mine[seed] - theirs[seed]` over the seeds both have (a t interval at 95%)."""
     differences = [mine[s] - theirs[s] for s in sorted(mine) if s in theirs]
     if not differences:
         return None, None, 0
@@ -613,6 +623,65 @@ def paired_difference(rows, name, reference="blkd"):
 
     half = stats.t.ppf(0.975, len(differences) - 1) * statistics.stdev(differences) / len(differences) ** 0.5
     return mean, half, len(differences)
+
+
+def blkd_models_by_size(rows):
+    """`{(seed, arch): (accuracy, where)}`: every model BLKD's loss trained from the shared teacher, in any run.
+
+    Such a model is determined by its architecture, seed and the recipe, whichever method trained it (BLKD's
+    student, TAKD's assistant); a method whose final model is larger than BLKD's student (GSKD) is compared
+    with the one of its size.
+    """
+    found = {}
+    for row in rows:
+        for model in row.get("blkd_models", []):
+            found.setdefault((row["seed"], model["arch"]), (model["accuracy"], f"{row['method']} {model['role']}"))
+    return found
+
+
+def same_size_lines(plan, rows):
+    """results.md's comparison of each method whose final model is not BLKD's student size with BLKD at its size."""
+    blkd_arch = {r["student_arch"] for r in rows if r["method"] == "blkd"}
+    by_size = blkd_models_by_size(rows)
+    lines = []
+    for name in plan.all_methods:
+        group = [r for r in rows if r["method"] == name]
+        archs = {r["student_arch"] for r in group}
+        if not group or not blkd_arch or archs <= blkd_arch:
+            continue
+        for arch in sorted(archs):
+            mine = {r["seed"]: float(r["student_accuracy"]) for r in group if r["student_arch"] == arch}
+            theirs = {seed: by_size[(seed, arch)] for seed in mine if (seed, arch) in by_size}
+            delta, half, n = paired(mine, {seed: accuracy for seed, (accuracy, _) in theirs.items()})
+            if delta is None:
+                cells = ["no model of this size trained with BLKD's loss in the study", "", "–"]
+            else:
+                wheres = ", ".join(sorted({where for _, where in theirs.values()}))
+                cells = [
+                    f"{_mean_text([accuracy for accuracy, _ in theirs.values()])} ({wheres})",
+                    _mean_text([mine[seed] for seed in theirs]),
+                    f"{100 * delta:+.2f}" + (f" ± {100 * half:.2f} (n={n})" if half is not None else " (1 seed)"),
+                ]
+            lines.append(f"| {name} | {arch} | " + " | ".join(cells) + " |")
+    if not lines:
+        return []
+    return [
+        "",
+        "## Against BLKD at the final model's size",
+        "",
+        "A method whose final model is larger than BLKD's student is compared here with a model of its own size "
+        "that BLKD's loss trained from the same teacher, seed and recipe in another run of the study (e.g. TAKD's "
+        "assistant), paired by seed.",
+        "",
+        "| method | final model | BLKD-trained model of that size % (where) | method % (same seeds) | Δ (95% CI) |",
+        "|---|---|---|---|---|",
+        *lines,
+    ]
+
+
+def _mean_text(values):
+    mean, std = mean_std(values)
+    return f"{_pct(mean)} ± {_pct(std)}" if len(values) > 1 else _pct(mean)
 
 
 def _pct(value, digits=2):
@@ -768,6 +837,7 @@ def markdown(plan, rows, teachers, study, plots):
             f"{outside['seconds']:.0f} | | | | | | |"
         )
     lines += reference_check(plan, rows, teachers, outside)
+    lines += same_size_lines(plan, rows)
     diagnosed = [r for r in rows if r["diagnostics"]]
     if diagnosed:
         lines += [
