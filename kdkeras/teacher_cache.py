@@ -34,7 +34,8 @@ weights, of the training pixels and labels (in order), the augmentation and,
 with augmentation, the seed. The header records the key, the shape and a
 SHA-256 of the `.npy` file; a cache whose header, size, shape or checksum
 does not match is refilled, with one line saying why. A cache with more
-views (epochs) than a run needs serves it.
+views (epochs) than a run needs serves it. A fill grows in a `.partial.npy`
+file beside it, so one stopped half-way goes on from its next view.
 """
 
 import hashlib
@@ -48,6 +49,7 @@ import tensorflow as tf
 
 from kdkeras import io, models
 from kdkeras.data.datasets import PAD, PARALLEL_CALLS, crop_flip, fixed_pipeline, view_of
+from kdkeras.errors import TrainingError
 
 FORMAT = 1
 AUGMENTATION = f"pad{PAD}-crop-flip, view_of v1"
@@ -96,7 +98,7 @@ class TeacherCache:
     Attributes:
         table: `[views, num_train, num_classes]` float32, memory-mapped.
         filled: whether this process computed it (else it was reused).
-        seconds: the fill's duration (0 when reused).
+        seconds: the fill's duration, over every process that worked on it (0 when reused).
         path: the `.npy` file; `bytes` its size.
     """
 
@@ -166,13 +168,42 @@ def _usable(npy_path, header_path, key, views, shape_tail):
     return table, None
 
 
-def _fill(model, splits, views, npy_path, header_path, key, batch_size, verbose=1):
-    """Runs `model` on every view of every example; writes table and header atomically.
+def _partial_paths(npy_path):
+    stem = npy_path[: -len(".npy")]
+    return f"{stem}.partial.npy", f"{stem}.partial.json"
 
+
+def _fill_so_far(npy_path, key, shape):
+    """`(views_done, seconds)` of an interrupted fill of this table that can go on, else `(0, 0.0)`."""
+    partial, progress_path = _partial_paths(npy_path)
+    try:
+        with open(progress_path) as f:
+            progress = json.load(f)
+        table = np.load(partial, mmap_mode="r")
+    except (OSError, ValueError):
+        return 0, 0.0
+    if progress.get("key") != key or tuple(progress.get("shape", ())) != shape or table.shape != shape:
+        return 0, 0.0
+    return int(progress.get("views_done", 0)), float(progress.get("seconds", 0.0))
+
+
+def _fill(model, splits, views, npy_path, header_path, key, batch_size, verbose=1):
+    """Runs `model` on every view of every example; returns `(table, seconds)`.
+
+    The table grows in `<name>.partial.npy`, with the views done so far in `<name>.partial.json` (written after
+    each view), so a fill stopped half-way goes on from its next view, its seconds so far counted; finished, it
+    is renamed onto `npy_path` and the header written, so a reader sees a whole table or none.
     `verbose` as Keras's: 1 a progress bar over all batches, 2 one line per view, 0 silent.
     """
     info = splits.info
     shape = (views, info.num_train, info.num_classes)
+    partial, progress_path = _partial_paths(npy_path)
+    os.makedirs(os.path.dirname(npy_path) or ".", exist_ok=True)
+    done, seconds_before = _fill_so_far(npy_path, key, shape)
+    if done:
+        print(f"[kdkeras] going on with the fill from view {done + 1}/{views} ({seconds_before:.1f} s before)")
+    elif os.path.exists(progress_path):
+        os.remove(progress_path)  # another fill's: the new table must not be taken for it
     # The model's logits for the view as the distiller computes them:
     # resized to its input, a softmax output as log-probabilities.
     forward = tf.function(lambda x: tf.cast(models.logits(model, x), tf.float32), reduce_retracing=True)
@@ -180,10 +211,12 @@ def _fill(model, splits, views, npy_path, header_path, key, batch_size, verbose=
 
     steps = -(-info.num_train // batch_size)
     progress = keras.utils.Progbar(views * steps, unit_name="batch") if verbose == 1 else None
-
-    def write(temporary):
-        table = np.lib.format.open_memmap(temporary, mode="w+", dtype=DTYPE, shape=shape)
-        for view in range(views):
+    if progress is not None and done:
+        progress.update(done * steps)
+    start = time.perf_counter()
+    try:
+        table = np.lib.format.open_memmap(partial, mode="r+" if done else "w+", dtype=DTYPE, shape=shape)
+        for view in range(done, views):
 
             def cut(index, example, view=view):
                 images = example[0]
@@ -196,12 +229,21 @@ def _fill(model, splits, views, npy_path, header_path, key, batch_size, verbose=
                 table[view, indices.numpy()] = forward(images).numpy()
                 if progress is not None:
                     progress.add(1)
+            table.flush()
+            seconds = seconds_before + time.perf_counter() - start
+            io.write_json_atomic(
+                progress_path,
+                {"key": key, "shape": list(shape), "views_done": view + 1, "seconds": round(seconds, 3)},
+            )
             if verbose == 2:
                 print(f"[kdkeras] cache view {view + 1}/{views} filled", flush=True)
-        table.flush()
         del table
-
-    io.replace_atomic(npy_path, write)
+        os.replace(partial, npy_path)
+    except OSError as error:
+        raise TrainingError(
+            f"could not write the cache {partial}: {error.strerror or error}; run again to go on from its last "
+            "whole view"
+        ) from error
     header = {
         "key": key,
         "shape": list(shape),
@@ -210,7 +252,8 @@ def _fill(model, splits, views, npy_path, header_path, key, batch_size, verbose=
         "sha256": io.file_sha256(npy_path),
     }
     io.write_json_atomic(header_path, header)
-    return np.load(npy_path, mmap_mode="r")
+    os.remove(progress_path)
+    return np.load(npy_path, mmap_mode="r"), seconds_before + time.perf_counter() - start
 
 
 def open_or_fill(model, splits, epochs, directory, source="teacher", batch_size=256, verbose=1):
@@ -236,9 +279,7 @@ def open_or_fill(model, splits, epochs, directory, source="teacher", batch_size=
     if reason:
         print(f"[kdkeras] {source} logits: not using the cache {npy_path}: {reason}; filling it again")
     print(f"[kdkeras] {source} logits: filling the cache {npy_path} ({views} views x {shape_tail[0]} images)")
-    start = time.perf_counter()
-    table = _fill(model, splits, views, npy_path, header_path, key, batch_size, verbose)
-    seconds = time.perf_counter() - start
+    table, seconds = _fill(model, splits, views, npy_path, header_path, key, batch_size, verbose)
     print(
         f"[kdkeras] {source} logits: filled the cache {npy_path} ({views} views x {shape_tail[0]} images) in "
         f"{seconds:.1f} s"

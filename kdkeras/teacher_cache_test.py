@@ -1,3 +1,4 @@
+import json
 import os
 
 import keras
@@ -152,3 +153,54 @@ def test_the_fill_shows_its_progress_as_keras_verbose_says(tmp_path, capsys, ver
     out = capsys.readouterr().out
     assert sum("[kdkeras] cache view" in line for line in out.splitlines()) == view_lines
     assert ("batch" in out.replace("[kdkeras]", "")) == bar  # Keras's Progbar counts batches
+
+
+def test_a_fill_stopped_half_way_goes_on_from_its_next_view(tmp_path, capsys, monkeypatch):
+    splits, _ = make_splits()
+    model = make_model()
+    whole = teacher_cache.open_or_fill(model, splits, 3, str(tmp_path / "whole"), batch_size=16)
+
+    # Stopped (as a session's end or Ctrl-C stops it) while computing its third view.
+    pipelines, real = [], teacher_cache.fixed_pipeline
+
+    def stopping_in_view_3(batches):
+        pipelines.append(batches)
+        if len(pipelines) == 3:
+            raise KeyboardInterrupt
+        return real(batches)
+
+    monkeypatch.setattr(teacher_cache, "fixed_pipeline", stopping_in_view_3)
+    directory = tmp_path / "stopped"
+    with pytest.raises(KeyboardInterrupt):
+        teacher_cache.open_or_fill(model, splits, 3, str(directory), batch_size=16)
+    assert not list(directory.glob("*[0-9a-f].npy")), "no finished table may appear before the fill ends"
+    (progress_path,) = directory.glob("*.partial.json")
+    progress = json.loads(progress_path.read_text())
+    assert progress["views_done"] == 2 and progress["seconds"] > 0
+
+    # Started again, it computes the third view only and gives the same table as the fill that never stopped.
+    monkeypatch.setattr(teacher_cache, "fixed_pipeline", real)
+    pipelines.clear()
+    capsys.readouterr()
+    resumed = teacher_cache.open_or_fill(model, splits, 3, str(directory), batch_size=16)
+    assert "going on with the fill from view 3/3" in capsys.readouterr().out
+    assert resumed.filled and resumed.seconds >= progress["seconds"]
+    np.testing.assert_array_equal(resumed.table, whole.table)
+    assert sorted(p.name.split(".", 1)[1] for p in directory.iterdir()) == ["json", "npy"]
+    assert not teacher_cache.open_or_fill(model, splits, 3, str(directory), batch_size=16).filled
+
+
+def test_an_interrupted_fill_of_another_table_is_not_continued(tmp_path, capsys):
+    splits, _ = make_splits()
+    model = make_model()
+    npy_path, _ = teacher_cache._paths(str(tmp_path), teacher_cache.cache_key(model, splits))
+    partial, progress_path = teacher_cache._partial_paths(npy_path)
+    # A fill of 2 views stopped after one; this run needs 3 views, so the table starts afresh.
+    np.save(partial, np.full((2, NUM_TRAIN, CLASSES), 7.0, np.float32))
+    key = teacher_cache.cache_key(model, splits)
+    with open(progress_path, "w") as f:
+        json.dump({"key": key, "shape": [2, NUM_TRAIN, CLASSES], "views_done": 1, "seconds": 5.0}, f)
+    cache = teacher_cache.open_or_fill(model, splits, 3, str(tmp_path), batch_size=16)
+    assert "going on" not in capsys.readouterr().out and cache.seconds < 5.0
+    assert not np.any(cache.table[:] == 7.0)
+    assert not os.path.exists(progress_path) and not os.path.exists(partial)
