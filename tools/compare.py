@@ -782,7 +782,6 @@ def markdown(plan, rows, teachers, study, plots):
         if not group:
             lines.append(f"| {name} | (not run yet) |" + " |" * 13)
             continue
-        mean, std = mean_std(r["student_accuracy"] for r in group)
         delta, half, n_pairs = paired_difference(rows, name)
         if name == "blkd" or delta is None:
             delta_text = "–"
@@ -802,7 +801,7 @@ def markdown(plan, rows, teachers, study, plots):
                     name,
                     ", ".join(sorted({r["student_arch"] for r in group})),
                     str(len(group)),
-                    f"{_pct(mean)} ± {_pct(std)}" if len(group) > 1 else _pct(mean),
+                    _mean_text([r["student_accuracy"] for r in group]),
                     ", ".join(_pct(float(r["student_accuracy"])) for r in sorted(group, key=lambda r: r["seed"])),
                     delta_text,
                     _pct(teacher_mean),
@@ -822,10 +821,9 @@ def markdown(plan, rows, teachers, study, plots):
         )
     if teachers:
         accuracies = [t["accuracy"] for t in teachers.values()]
-        mean, std = mean_std(accuracies)
         lines.append(
             f"| *shared teacher* | {next(iter(teachers.values()))['arch']} | {len(accuracies)} | "
-            f"{_pct(mean) + (f' ± {_pct(std)}' if len(accuracies) > 1 else '')} | "
+            f"{_mean_text(accuracies)} | "
             f"{', '.join(_pct(a) for a in accuracies)} | | | 1 per seed | "
             f"{mean_std(t['seconds'] for t in teachers.values())[0]:.0f} | | | | | | |"
         )
