@@ -1,6 +1,7 @@
 """What every kdkeras command shares: one clear line and exit 2 on bad input."""
 
 import contextlib
+import functools
 import os
 import sys
 
@@ -10,6 +11,8 @@ from kdkeras.errors import DatasetError, TrainingError, UsageError
 
 USAGE_EXIT_CODE = 2
 FAILURE_EXIT_CODE = 1
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+RESUME_HINT = "run the same command again to go on from its last backup"
 
 
 def quiet_tensorflow_logs():
@@ -30,10 +33,17 @@ def naming_flag(flag, value, errors=(DatasetError,)):
         raise UsageError(f"{flag}={value}: {error}") from None
 
 
-def run(main):
+def run(main=None, *, on_interrupt=None):
     """Wraps an absl `main(argv)`: user errors become one line and exit 2,
-    a run that cannot go on one line and exit 1."""
+    a run that cannot go on one line and exit 1, Ctrl-C one line and exit 130.
 
+    Use as `@cli.run`, or `@cli.run(on_interrupt=cli.RESUME_HINT)` for a
+    command that resumes when run again, so that Ctrl-C says how.
+    """
+    if main is None:
+        return functools.partial(run, on_interrupt=on_interrupt)
+
+    @functools.wraps(main)
     def wrapped(argv):
         try:
             return main(argv)
@@ -43,6 +53,10 @@ def run(main):
         except TrainingError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(FAILURE_EXIT_CODE)
+        except KeyboardInterrupt:
+            hint = f"; {on_interrupt}" if on_interrupt else ""
+            print(f"interrupted{hint}", file=sys.stderr)
+            sys.exit(INTERRUPTED_EXIT_CODE)
 
     return wrapped
 

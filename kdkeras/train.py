@@ -19,7 +19,7 @@ FLAGS = flags.FLAGS
 parse_flags = cli.parse_flags
 
 
-@cli.run
+@cli.run(on_interrupt=cli.RESUME_HINT)
 def main(argv):
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments {' '.join(argv[1:])}; every setting is a --flag")

@@ -1089,7 +1089,7 @@ def write_summary(plan):
 # --- command --------------------------------------------------------------------------------------------------
 
 
-@cli.run
+@cli.run(on_interrupt=cli.RESUME_HINT)
 def main(argv):
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments {' '.join(argv[1:])}; every setting is a --flag")
