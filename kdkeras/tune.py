@@ -496,7 +496,7 @@ def _tune_dir(values):
     return values.tune_dir
 
 
-@cli.run(on_interrupt=cli.RESUME_HINT)
+@cli.run(on_interrupt="run the same command again to go on with the search; finished trials are kept")
 def main(argv):
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments {' '.join(argv[1:])}; every setting is a --flag")
