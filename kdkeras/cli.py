@@ -1,4 +1,7 @@
-"""What every kdkeras command shares: one clear line and exit 2 on bad input."""
+"""What every kdkeras command shares: one clear line, never a traceback.
+
+Exit status 2 on bad input, 1 on a run that cannot go on, 130 on Ctrl-C.
+"""
 
 import contextlib
 import functools
