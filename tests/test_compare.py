@@ -221,7 +221,16 @@ def test_training_curves_follow_each_runs_final_model(tmp_path):
     }
     assert curves["nokd"] == {"accuracy": {0: [0.4, 0.45, 0.5]}}
 
-    plan = types.SimpleNamespace(all_methods=["nokd", "wskd", "gskd"], recipe=types.SimpleNamespace(dataset="x"))
+    # A variant with the same teacher errors on seed 0 shares wskd's line; one without step 2 draws none.
+    curves["wskd_batch"] = {"step2_examples": {0: [40, 30]}}
+    curves["wskd_no_step2"] = {"step2_examples": {0: [0, 0]}}
+    methods = ["nokd", "wskd", "gskd", "wskd_batch", "wskd_no_step2"]
+    assert compare.step2_lines(methods, curves) == [
+        (["wskd", "wskd_batch"], 0, [40, 30]),
+        (["wskd"], 1, [44, 36]),
+    ]
+
+    plan = types.SimpleNamespace(all_methods=methods, recipe=types.SimpleNamespace(dataset="x"))
     assert compare.plot_curves(str(tmp_path / "curves.png"), plan, curves)
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not compare.plot_curves(str(tmp_path / "none.png"), plan, {})

@@ -593,6 +593,21 @@ def training_curves(rows):
     return curves
 
 
+def step2_lines(methods, curves):
+    """WSKD's step-2 example counts as `[(methods, seed, values)]`, one line per distinct series.
+
+    The count is the teacher's errors on the views a seed sees, so variants that change only the update (the
+    `batch` reduction, the `swap` correction) log the same series on the same seed; drawn separately, the later
+    line would hide the earlier. A variant that logged none (no step 2) is left out.
+    """
+    lines = {}
+    for name in methods:
+        for seed, values in sorted(curves.get(name, {}).get("step2_examples", {}).items()):
+            if any(values):
+                lines.setdefault((seed, tuple(values)), []).append(name)
+    return [(names, seed, list(values)) for (seed, values), names in lines.items()]
+
+
 def _numbers(values):
     return [float(v) for v in values if v not in ("", None)]
 
@@ -983,7 +998,7 @@ def plot_curves(path, plan, curves):
 
     Accuracy and losses are means over seeds. GSKD's term to the previous stage shares the KD panel (dashed) so
     the two can be compared; WSKD's step-2 examples are drawn per seed, since how often the teacher errs depends
-    on the seed's crops, and left out where all zero (a variant without step 2).
+    on the seed's crops (`step2_lines`).
     """
     panels = {
         "accuracy": ["accuracy"],
@@ -993,7 +1008,11 @@ def plot_curves(path, plan, curves):
     panels = {
         title: metrics
         for title, metrics in panels.items()
-        if any(metric in by_metric for by_metric in curves.values() for metric in metrics)
+        if (
+            step2_lines(plan.all_methods, curves)
+            if title == "step2_examples"
+            else any(metric in by_metric for by_metric in curves.values() for metric in metrics)
+        )
     }
     if not panels:
         return False
@@ -1004,22 +1023,27 @@ def plot_curves(path, plan, curves):
         for index, name in enumerate(plan.all_methods):
             for metric in metrics:
                 by_seed = curves.get(name, {}).get(metric)
-                if not by_seed or (metric == "step2_examples" and not any(map(any, by_seed.values()))):
+                if not by_seed or metric == "step2_examples":
                     continue
                 style = {
                     "color": colors[index % len(colors)],
                     "linestyle": "--" if metric.startswith("previous") else "-",
                 }
                 label = name + (" to previous stage" if metric.startswith("previous") else "")
-                if metric == "step2_examples":
-                    for order, (seed, values) in enumerate(sorted(by_seed.items())):
-                        style["linestyle"] = ("-", "--", ":", "-.")[order % 4]
-                        axis.plot(range(1, len(values) + 1), values, label=f"{label} seed {seed}", **style)
-                    continue
                 epochs = min(len(values) for values in by_seed.values())
                 scale = 100.0 if metric == "accuracy" else 1.0
                 mean = [scale * statistics.fmean(values[e] for values in by_seed.values()) for e in range(epochs)]
                 axis.plot(range(1, epochs + 1), mean, label=f"{label} (n={len(by_seed)})", **style)
+        if title == "step2_examples":
+            seeds = sorted({seed for _, seed, _ in step2_lines(plan.all_methods, curves)})
+            for names, seed, values in step2_lines(plan.all_methods, curves):
+                axis.plot(
+                    range(1, len(values) + 1),
+                    values,
+                    label=f"{', '.join(names)} seed {seed}",
+                    color=colors[plan.all_methods.index(names[0]) % len(colors)],
+                    linestyle=("-", "--", ":", "-.")[seeds.index(seed) % 4],
+                )
         axis.set_title(CURVES[title], fontsize=10)
         axis.set_xlabel("epoch")
         axis.xaxis.get_major_locator().set_params(integer=True)
