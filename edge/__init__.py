@@ -7,18 +7,27 @@ with `runtime="tflm"` in TensorFlow Lite Micro for arena and flash too;
 `write_c_array(path)` writes the C files a microcontroller's firmware needs.
 """
 
-from edge.benchmark import RUNTIMES, benchmark_tflite
-from edge.budget import mcu_budget
-from edge.c_array import write_c_array
-from edge.export import QUANTIZATIONS, export_tflite
-from edge.tflm import tflm_footprint
+import importlib
 
-__all__ = [
-    "QUANTIZATIONS",
-    "RUNTIMES",
-    "benchmark_tflite",
-    "export_tflite",
-    "mcu_budget",
-    "tflm_footprint",
-    "write_c_array",
-]
+# Imported on first use, so that `python -m edge.export` (or `edge.benchmark`) runs its module once, as `__main__`,
+# rather than after the package has already imported it.
+_HOMES = {
+    "QUANTIZATIONS": "edge.export",
+    "RUNTIMES": "edge.benchmark",
+    "benchmark_tflite": "edge.benchmark",
+    "export_tflite": "edge.export",
+    "mcu_budget": "edge.budget",
+    "tflm_footprint": "edge.tflm",
+    "write_c_array": "edge.c_array",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'edge' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))

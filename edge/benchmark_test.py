@@ -47,6 +47,15 @@ def test_cli_writes_json_and_one_line(exported, keras_model_path, tmp_path):
     assert 0 < figures["keras"]["accuracy"] <= 1
 
 
+def test_cli_rejects_a_malformed_flag_in_one_line():
+    result = _run("--model=student.tflite", "--runtime=foo")
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--runtime=foo" in errors[0] and "litert" in errors[0]
+    assert "Traceback" not in result.stderr and "FATAL" not in result.stderr
+    assert "RuntimeWarning" not in result.stderr
+
+
 def test_cli_rejects_a_file_that_is_not_tflite(keras_model_path):
     result = _run(f"--model={keras_model_path}", "--dataset=mnist_sample")
     assert result.returncode == 2, result.stderr

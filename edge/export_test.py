@@ -141,6 +141,15 @@ def test_cli_exports(keras_model_path, tmp_path):
     assert "float16" in result.stdout and output.stat().st_size > 0
 
 
+def test_cli_rejects_a_malformed_flag_in_one_line(tmp_path):
+    result = _run(
+        "edge.export", "--model=student.keras", f"--output={tmp_path / 'out.tflite'}", "--calibration_steps=x"
+    )
+    _assert_one_error_line(result, "--calibration_steps=x")
+    assert "FATAL" not in result.stderr and "RuntimeWarning" not in result.stderr
+    assert os.listdir(tmp_path) == []
+
+
 def test_cli_rejects_a_file_that_is_not_a_keras_model(tmp_path):
     bogus = tmp_path / "bogus.keras"
     bogus.write_text("not a model")

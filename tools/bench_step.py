@@ -181,4 +181,4 @@ def report(seconds, images, fill):
 
 if __name__ == "__main__":
     cli.quiet_tensorflow_logs()
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)
