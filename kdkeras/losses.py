@@ -1,6 +1,6 @@
 """Every distillation loss of kdkeras, written once and vectorised.
 
-Notation of KD_METHODS.md: `z_t`, `z_s` teacher and student logits, `y` the
+Notation of README.md's "The methods": `z_t`, `z_s` teacher and student logits, `y` the
 true class, `T` the temperature, `p^T = softmax(z / T)`. Functions named
 `*_per_example` return one value per example; `global_mean` turns them into
 the mean over the *global* batch, which is what makes an update under

@@ -1,4 +1,4 @@
-"""Each method's pipeline, held to its definition in KD_METHODS.md."""
+"""Each method's pipeline, held to its definition (README.md, "The methods")."""
 
 import csv
 

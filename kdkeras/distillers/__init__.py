@@ -2,7 +2,8 @@
 
 from kdkeras.distillers.distiller import Distiller
 from kdkeras.distillers.growing_student_distiller import GrowingStudentDistiller
-from kdkeras.distillers.virtual_teacher_distiller import VirtualTeacher, VirtualTeacherDistiller
+from kdkeras.distillers.virtual_teacher import VirtualTeacher
+from kdkeras.distillers.virtual_teacher_distiller import VirtualTeacherDistiller
 from kdkeras.distillers.wise_student_distiller import WiseStudentDistiller
 
 __all__ = ["Distiller", "GrowingStudentDistiller", "VirtualTeacher", "VirtualTeacherDistiller", "WiseStudentDistiller"]

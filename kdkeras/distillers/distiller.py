@@ -45,6 +45,8 @@ def check_frozen_model(model, student, role):
     """
     if not isinstance(model, keras.Model):
         raise ValueError(f"{role} must be a keras.Model, got {type(model).__name__}")
+    if isinstance(model, Distiller):
+        raise ValueError(f"the {role} {model.name!r} is a distiller; pass the model it trained, its `.student`")
     outputs = getattr(model, "outputs", None)
     if outputs and student.outputs and outputs[0].shape[-1] != student.outputs[0].shape[-1]:
         raise ValueError(
@@ -89,11 +91,13 @@ class Distiller(keras.Model):
     Example:
 
     ```python
+    teacher = keras.saving.load_model("teacher.keras")
+    train, test = ...  # tf.data.Datasets of (pixels, labels) batches
     student = kdkeras.models.get("resnet8", (32, 32, 3), 10)
     distiller = kdkeras.Distiller(student, teacher, temperature=4.0, alpha=0.9)
     distiller.compile(optimizer="adam", metrics=["accuracy"])
     distiller.fit(train, epochs=10, validation_data=test)
-    distiller.student.save("student.keras")
+    distiller.save_student("student.keras")
     ```
 
     Reference:

@@ -105,3 +105,8 @@ def test_invalid_arguments_are_rejected():
         kdkeras.Distiller(tiny_model(2), tiny_model(1), temperature=0)
     with pytest.raises(ValueError):
         kdkeras.Distiller(tiny_model(2, num_classes=4), tiny_model(1))
+    stage1 = kdkeras.Distiller(tiny_model(3), tiny_model(1))
+    with pytest.raises(ValueError, match=r"is a distiller; pass the model it trained, its `\.student`"):
+        kdkeras.Distiller(tiny_model(2), stage1)
+    with pytest.raises(ValueError, match="previous_student .* is a distiller"):
+        kdkeras.GrowingStudentDistiller(tiny_model(2), tiny_model(1), stage1)

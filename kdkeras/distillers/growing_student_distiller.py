@@ -36,15 +36,20 @@ class GrowingStudentDistiller(Distiller):
     Example:
 
     ```python
+    teacher = keras.saving.load_model("teacher.keras")
+    stage1_student = keras.saving.load_model("resnet8_student.keras")  # stage 1's result
+    train = ...  # a tf.data.Dataset of (pixels, labels) batches
     stage2 = kdkeras.GrowingStudentDistiller(
-        kdkeras.models.get("resnet14", (32, 32, 3), 10), teacher, stage1,
-        gamma=0.5)
+        kdkeras.models.get("resnet14", (32, 32, 3), 10), teacher,
+        stage1_student, gamma=0.5)
     stage2.compile(optimizer="sgd", metrics=["accuracy"])
     stage2.fit(train, epochs=5)
+    stage2.save_student("resnet14_student.keras")
     ```
 
     Reference:
-        kdkeras's GSKD (KD_METHODS.md).
+        kdkeras's GSKD, from the project's research proposal; README.md,
+        "The methods", gives its loss.
     """
 
     FROZEN_MODEL_ARGUMENTS = ("teacher", "previous_student")

@@ -2,33 +2,8 @@
 
 import keras
 
-from kdkeras import losses
 from kdkeras.distillers.distiller import Distiller
-
-
-@keras.saving.register_keras_serializable(package="kdkeras")
-class VirtualTeacher(keras.Model):
-    """Tf-KD's virtual teacher: maps labels to the logits `log p_v`.
-
-    `p_v(y) = correct_prob` and `(1 - correct_prob) / (K - 1)` elsewhere. It
-    has no weights; it is a model so that it can stand where a teacher does.
-
-    Args:
-        num_classes: `K`.
-        correct_prob: probability of the true class, in `[0.9, 1)`.
-    """
-
-    def __init__(self, num_classes, correct_prob=0.9, name="virtual_teacher", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.num_classes = int(num_classes)
-        self.correct_prob = float(correct_prob)
-        self.built = True
-
-    def call(self, labels):
-        return losses.virtual_teacher_logits(labels, self.num_classes, self.correct_prob)
-
-    def get_config(self):
-        return {"name": self.name, "num_classes": self.num_classes, "correct_prob": self.correct_prob}
+from kdkeras.distillers.virtual_teacher import VirtualTeacher
 
 
 @keras.saving.register_keras_serializable(package="kdkeras")
@@ -37,21 +12,29 @@ class VirtualTeacherDistiller(Distiller):
 
     The loss is `(1-alpha) CE + alpha T^2 KL(p_v^T || p_s^T)` with `p_v` the
     distribution of `VirtualTeacher` and `p_v^T = softmax(log p_v / T)`.
-    No network is trained or run as teacher.
+    No network is trained or run as teacher. At `T = 4` and `c = 0.9` with
+    10 classes, `p_v^T` gives the true class only 0.25: with a large
+    `alpha` that is a strong label smoothing.
 
     Args:
         student: `keras.Model` mapping pixels to logits; it is trained.
         correct_prob: `p_v(y)`, at least 0.9 as in the paper.
         temperature: softmax temperature `T > 0`.
         alpha: weight of the KD term, in `[0, 1]`.
+        teacher: `None` (a `VirtualTeacher` is built from the student's
+            class count and `correct_prob`), or that same `VirtualTeacher`,
+            as `from_config` passes it.
         name: model name.
 
     Example:
 
     ```python
+    student = kdkeras.models.get("resnet8", (32, 32, 3), 10)
+    train = ...  # a tf.data.Dataset of (pixels, labels) batches
     distiller = kdkeras.VirtualTeacherDistiller(student, correct_prob=0.9)
     distiller.compile(optimizer="adam", metrics=["accuracy"])
     distiller.fit(train, epochs=5)
+    distiller.save_student("student.keras")
     ```
 
     Reference:
@@ -69,10 +52,19 @@ class VirtualTeacherDistiller(Distiller):
         name="virtual_teacher_distiller",
         **kwargs,
     ):
-        if not 0.9 <= correct_prob < 1.0:
-            raise ValueError(f"correct_prob must be in [0.9, 1), got {correct_prob}")
+        if not isinstance(student, keras.Model):
+            raise ValueError(f"student must be a keras.Model, got {type(student).__name__}")
         num_classes = int(student.outputs[0].shape[-1])
-        teacher = teacher or VirtualTeacher(num_classes, correct_prob)
+        if teacher is None:
+            teacher = VirtualTeacher(num_classes, correct_prob)
+        elif not (
+            isinstance(teacher, VirtualTeacher)
+            and (teacher.num_classes, teacher.correct_prob) == (num_classes, float(correct_prob))
+        ):
+            raise ValueError(
+                f"teacher must be None or a VirtualTeacher({num_classes}, {correct_prob}) for this student "
+                f"and correct_prob, got {getattr(teacher, 'name', type(teacher).__name__)!r}"
+            )
         super().__init__(student, teacher, temperature=temperature, alpha=alpha, name=name, **kwargs)
         self.correct_prob = float(correct_prob)
 

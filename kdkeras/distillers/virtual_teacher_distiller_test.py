@@ -34,3 +34,15 @@ def test_trains_without_a_teacher_network(problem, distiller_saving_test):
 def test_correct_prob_below_point_nine_is_rejected():
     with pytest.raises(ValueError, match="correct_prob"):
         kdkeras.VirtualTeacherDistiller(tiny_model(2), correct_prob=0.5)
+
+
+def test_a_teacher_that_is_not_its_own_virtual_teacher_is_rejected():
+    student = tiny_model(2)
+    with pytest.raises(ValueError, match="VirtualTeacher"):
+        kdkeras.VirtualTeacherDistiller(student, correct_prob=0.95, teacher=kdkeras.VirtualTeacher(3, 0.9))
+    with pytest.raises(ValueError, match="VirtualTeacher"):
+        kdkeras.VirtualTeacherDistiller(student, teacher=tiny_model(1))
+    same = kdkeras.VirtualTeacher(3, 0.95)
+    assert kdkeras.VirtualTeacherDistiller(student, correct_prob=0.95, teacher=same).teacher is same
+    with pytest.raises(ValueError, match="student must be a keras.Model"):
+        kdkeras.VirtualTeacherDistiller("student")

@@ -63,7 +63,7 @@ class WiseStudentDistiller(Distiller):
     pace as for the other methods. The metric `step2_examples` counts the
     examples that went through step 2 in the epoch.
 
-    With `second_update=False` (the ablation of KD_METHODS.md that separates
+    With `second_update=False` (the ablation that separates
     WSKD's two ideas) the corrected soft labels replace the teacher's in
     step 1 and there is no step 2: one update per batch, like BLKD, whose
     KD term on the teacher's errors points at the true class. It logs no
@@ -87,14 +87,18 @@ class WiseStudentDistiller(Distiller):
     Example:
 
     ```python
+    teacher = keras.saving.load_model("teacher.keras")
+    train = ...  # a tf.data.Dataset of (pixels, labels) batches
+    student = kdkeras.models.get("resnet8", (32, 32, 3), 10)
     distiller = kdkeras.WiseStudentDistiller(student, teacher, beta=0.5)
     distiller.compile(optimizer="sgd", metrics=["accuracy"])
     history = distiller.fit(train, epochs=5)
-    history.history["step2_examples"]
+    history.history["step2_examples"]  # the teacher's errors each epoch
     ```
 
     Reference:
-        kdkeras's WSKD (KD_METHODS.md); the `swap` correction is that of
+        kdkeras's WSKD, from the project's research proposal (README.md,
+        "The methods" and "WSKD details"); the `swap` correction is that of
         Limantoro et al., "Swapped Logit Distillation", 2025, arXiv 2504.20108.
     """
 
@@ -140,6 +144,11 @@ class WiseStudentDistiller(Distiller):
         if self.second_update:
             return found
         return [m for m in found if m is not self.step2_loss_tracker and m is not self.step2_examples]
+
+    def test_step(self, data):
+        """Evaluation makes no second update, so it reports no step-2 metrics."""
+        logs = super().test_step(data)
+        return {k: v for k, v in logs.items() if k not in (self.step2_loss_tracker.name, self.step2_examples.name)}
 
     def student_loss_terms(self, labels, student_logits, teacher_logits, cached, images, count):
         if not self.second_update:

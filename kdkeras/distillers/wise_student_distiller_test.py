@@ -157,3 +157,14 @@ def test_trains_under_mixed_precision_with_loss_scaling(problem):
     assert isinstance(distiller.optimizer, keras.optimizers.LossScaleOptimizer)
     assert np.isfinite(history.history["loss"][0]) and history.history["step2_examples"][0] > 0
     assert any(not np.array_equal(a, b) for a, b in zip(before, weights_of(distiller.student)))
+
+
+def test_evaluation_reports_no_step_two_metrics(problem):
+    x, y = problem
+    distiller = kdkeras.WiseStudentDistiller(tiny_model(2), tiny_model(1))
+    distiller.compile(optimizer="sgd")
+    trained = distiller.fit(x, y, batch_size=64, epochs=1, validation_data=(x, y), verbose=0).history
+    assert "step2_examples" in trained and "step2_loss" in trained
+    assert not any(key.startswith("val_step2") for key in trained)
+    logs = distiller.evaluate(x, y, batch_size=64, return_dict=True, verbose=0)
+    assert {"loss", "student_loss", "distillation_loss"} <= set(logs) and not any("step2" in k for k in logs)

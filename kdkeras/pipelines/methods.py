@@ -1,4 +1,4 @@
-"""Each KD method as the sequence of trainings it makes (KD_METHODS.md).
+"""Each KD method as the sequence of trainings it makes (README.md, "The methods").
 
 A method is a function `method(run) -> dict` that trains its models through
 `run` (a `kdkeras.pipelines.run.Run`) and returns the roles of the models
