@@ -12,7 +12,7 @@ def test_fits_only_when_every_given_budget_holds():
     assert (over_ram["fits_ram"], over_ram["fits_flash"], over_ram["fits"]) == (False, True, False)
     exact = mcu_budget(44_416, 92_736, 44_416, 92_736)
     assert exact["fits"] is True
-    flash_only = mcu_budget(44_416, 92_736, None, 92_735)
+    flash_only = mcu_budget(44_416, 92_736, mcu_flash_bytes=92_735)
     assert (flash_only["fits_ram"], flash_only["fits_flash"], flash_only["fits"]) == (None, False, False)
 
 
@@ -25,4 +25,4 @@ def test_the_line_gives_both_figures_and_the_overshoot():
 
 def test_a_budget_must_be_positive():
     with pytest.raises(UsageError, match="--mcu_flash_bytes=0"):
-        mcu_budget(1, 1, 10, 0)
+        mcu_budget(1, 1, mcu_ram_bytes=10, mcu_flash_bytes=0)
