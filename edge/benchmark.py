@@ -151,6 +151,14 @@ def benchmark_tflite(
         mcu_ram_bytes: `tflm`: a microcontroller's RAM to hold the arena against.
         mcu_flash_bytes: `tflm`: its flash, to hold the model's bytes against.
 
+    Example:
+
+    ```python
+    splits = kdkeras.data.load("mnist_sample", batch_size=128)
+    figures = edge.benchmark_tflite("student_int8.tflite", splits.test, runtime="tflm")
+    figures["accuracy"], figures["latency_ms"]["median"], figures["tflm"]["arena_bytes"]
+    ```
+
     Returns:
         A dict: `accuracy`, `size_bytes`, `latency_ms` (`median`, `p90`:
         one `set_tensor` + `invoke` at batch 1 on the first test image),

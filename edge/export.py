@@ -57,6 +57,15 @@ def export_tflite(
         prune_epochs: epochs of pruning fine-tuning.
         fine_tune_learning_rate: Adam learning rate of QAT and pruning.
 
+    Example:
+
+    ```python
+    splits = kdkeras.data.load("mnist_sample", batch_size=128)
+    student = keras.saving.load_model("runs/blkd/student.keras")
+    facts = edge.export_tflite(student, "int8", "student_int8.tflite", train_data=splits.train)
+    facts["size_bytes"]
+    ```
+
     Returns:
         A dict: `path`, `size_bytes`, `quantization`, and with pruning
         `prune` (the target) and `sparsity` (the share of zero weights in

@@ -32,6 +32,15 @@ def plain_cnn(depth, input_shape, num_classes, normalization=None, name=None):
         normalization: `(mean, std)` per channel on the 0-1 scale, or `None`.
         name: model name, `plain{depth}` by default.
 
+    Returns:
+        A functional `keras.Model` mapping pixels to logits.
+
+    Example:
+
+    ```python
+    model = kdkeras.models.plain_cnn(4, (28, 28, 1), 10)
+    ```
+
     Reference:
         Mirzadeh et al., "Improved Knowledge Distillation via Teacher
         Assistant", AAAI 2020, arXiv 1902.03393.

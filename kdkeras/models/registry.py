@@ -104,6 +104,13 @@ def get(spec, input_shape, num_classes, normalization=None):
         normalization: `(mean, std)` per channel on the 0-1 scale, or `None`
             (Keras Applications use their family's own preprocessing).
 
+    Example:
+
+    ```python
+    student = kdkeras.models.get("resnet8", (32, 32, 3), 10)
+    phone = kdkeras.models.get("mobilenet_v3_small:alpha=0.75,input=96", (32, 32, 3), 10)
+    ```
+
     Raises:
         KeyError: for an unknown name.
         ValueError: for a bad option.

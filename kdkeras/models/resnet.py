@@ -57,6 +57,12 @@ def resnet(depth, input_shape, num_classes, normalization=None, name=None):
             for plain scaling to 0-1. It is the model's first layer.
         name: model name, `resnet{depth}` by default.
 
+    Example:
+
+    ```python
+    model = kdkeras.models.resnet(26, (32, 32, 3), 10)  # the study's teacher
+    ```
+
     Returns:
         A functional `keras.Model` mapping pixels to logits.
 
