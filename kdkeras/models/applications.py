@@ -29,6 +29,11 @@ class Resize(layers.Layer):
 
     `keras.layers.Resizing` carries the state of a random-augmentation layer,
     which LiteRT keeps as variable operators that an int8 file cannot have.
+    It sits inside the models `application` builds, so it is serialisable.
+
+    Args:
+        size: `(height, width)` of the output.
+        interpolation: a `keras.ops.image.resize` interpolation.
     """
 
     def __init__(self, size, interpolation="bilinear", **kwargs):
@@ -50,7 +55,7 @@ def _rescale_to_symmetric(x):
     return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="normalize")(x)
 
 
-def _caffe(x):
+def _caffe_preprocess(x):
     x = ReverseChannels(name="rgb_to_bgr")(x)
     return layers.Normalization(mean=list(_CAFFE_BGR_MEAN), variance=[1.0, 1.0, 1.0], name="normalize")(x)
 
@@ -63,7 +68,7 @@ FAMILIES = {
     "mobilenet_v3_small": (keras.applications.MobileNetV3Small, ("alpha", "minimalistic"), None),
     "mobilenet_v3_large": (keras.applications.MobileNetV3Large, ("alpha", "minimalistic"), None),
     "efficientnet_v2_b0": (keras.applications.EfficientNetV2B0, (), None),
-    "resnet50": (keras.applications.ResNet50, (), _caffe),
+    "resnet50": (keras.applications.ResNet50, (), _caffe_preprocess),
     "convnext_tiny": (keras.applications.ConvNeXtTiny, (), None),
 }
 
