@@ -294,3 +294,45 @@ def test_the_background_study_script_refuses_bad_arguments_in_one_line(args):
     assert result.stderr.strip().splitlines() == [
         "usage: tools/run_study.sh COMPARE_FLAGFILE [TEACHER_FLAGFILE] (existing flagfiles)"
     ]
+
+
+def test_a_larger_final_model_is_compared_with_its_network_trained_on_labels():
+    import types
+
+    compare = load_compare()
+
+    def row(method, seed, arch, accuracy, label_models=()):
+        return {
+            "method": method,
+            "seed": seed,
+            "student_arch": arch,
+            "student_accuracy": accuracy,
+            "blkd_models": [],
+            "label_models": [{"arch": a, "accuracy": acc, "epochs": e, "where": w} for a, acc, e, w in label_models],
+        }
+
+    # De-KD's teacher, stopped after 2 epochs, is the same network on labels, but not the recipe's training.
+    rows = [
+        row("blkd", 0, "resnet8", 0.80),
+        row("blkd", 1, "resnet8", 0.82),
+        row("dekd", 0, "resnet8", 0.70, [("resnet26", 0.40, 2, "dekd teacher")]),
+        row("rekd", 0, "resnet26", 0.84, [("resnet8", 0.79, 20, "rekd teacher")]),
+        row("rekd", 1, "resnet26", 0.83),
+        row("gskd", 0, "resnet14", 0.85),
+    ]
+    outside = {"arch": "resnet26", "accuracy": 0.86, "epochs": 20, "flags": {"seed": 0}}
+    found = compare.label_models_by_size(rows, {}, outside)
+    assert found[(0, "resnet26")] == (0.86, "shared teacher (`--teacher_checkpoint`), 20 epochs")
+    assert found[(0, "resnet8")] == (0.79, "rekd teacher, 20 epochs") and (1, "resnet26") not in found
+
+    teachers = {1: {"payload": {"models": [{"role": "student", "arch": "resnet26", "test_accuracy": 0.85,
+                                            "trained_by": "labels", "epochs": 20}]}}}  # fmt: skip
+    plan = types.SimpleNamespace(all_methods=["blkd", "dekd", "rekd", "gskd"])
+    lines = compare.same_size_lines(plan, rows, teachers, outside)
+    text = "\n".join(lines)
+    assert "## Against the same network trained on labels alone" in text
+    differences = [0.84 - 0.86, 0.83 - 0.85]
+    rekd = next(line for line in lines if line.startswith("| rekd |") and "shared teacher" in line)
+    assert rekd.endswith(f" | {100 * statistics.fmean(differences):+.2f} ± 0.00 (n=2) |")
+    assert "| gskd | resnet14 | no model of this size trained on labels alone |" in text
+    assert "Against the same network" not in "\n".join(compare.same_size_lines(plan, rows[:3] + rows[5:]))

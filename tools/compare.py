@@ -538,6 +538,7 @@ def collect(plan):
                 for r in payload["models"]
                 if uses and r.get("trained_by") == "Distiller" and r.get("taught_by") == ["teacher"]
             ],
+            "label_models": label_records(payload),
             "diagnostics": diagnostics(run_dir, payload),
         }
         row["total_seconds"] = round(row["train_seconds"] + row["shared_teacher_seconds"], 3)
@@ -654,10 +655,91 @@ def blkd_models_by_size(rows):
     return found
 
 
-def same_size_lines(plan, rows):
-    """results.md's comparison of each method whose final model is not BLKD's student size with BLKD at its size."""
+def label_records(payload, where=None):
+    """`[{arch, accuracy, epochs, where}]`: the models of a results.json trained on labels alone."""
+    return [
+        {
+            "arch": r["arch"],
+            "accuracy": r["test_accuracy"],
+            "epochs": r.get("epochs"),
+            "where": where or f"{payload.get('method', '')} {r['role']}".strip(),
+        }
+        for r in payload.get("models", [])
+        if r.get("trained_by") == "labels" and r.get("epochs")
+    ]
+
+
+def label_models_by_size(rows, teachers=None, outside=None):
+    """`{(seed, arch): (accuracy, where)}`: for each seed and network, its longest training on labels alone.
+
+    Found in any run (NOKD's student, Tf-KD self's or Re-KD's teacher) and in the shared teacher, trained by
+    the study for each seed or once outside it with the `--seed` its record names. The longest training is
+    the recipe's, not De-KD's teacher stopped early.
+    """
+    candidates = [(row["seed"], model) for row in rows for model in row.get("label_models", [])]
+    for seed, teacher in (teachers or {}).items():
+        candidates += [(seed, m) for m in label_records(teacher["payload"], "shared teacher")]
+    if outside and outside.get("flags", {}).get("seed") is not None and outside.get("epochs"):
+        where = "shared teacher (`--teacher_checkpoint`)"
+        candidates.append((outside["flags"]["seed"], {**outside, "where": where}))
+    found = {}
+    for seed, model in candidates:
+        best = found.get((seed, model["arch"]))
+        if best is None or model["epochs"] > best[2]:
+            found[(seed, model["arch"])] = (
+                model["accuracy"],
+                f"{model['where']}, {model['epochs']} epochs",
+                model["epochs"],
+            )
+    return {key: (accuracy, where) for key, (accuracy, where, _) in found.items()}
+
+
+def same_size_lines(plan, rows, teachers=None, outside=None):
+    """results.md's comparisons of each method whose final model is larger than BLKD's student, at its size.
+
+    With BLKD's loss at that size (e.g. TAKD's assistant), and with the same network trained on labels alone
+    (the shared teacher, for Re-KD's and grown GSKD's final model), each paired by seed.
+    """
+    blkd = _size_rows(
+        plan, rows, blkd_models_by_size(rows), "no model of this size trained with BLKD's loss in the study"
+    )
+    labels = _size_rows(
+        plan, rows, label_models_by_size(rows, teachers, outside), "no model of this size trained on labels alone"
+    )
+    lines = []
+    if blkd:
+        lines += [
+            "",
+            "## Against BLKD at the final model's size",
+            "",
+            "A method whose final model is larger than BLKD's student is compared here with a model of its own "
+            "size that BLKD's loss trained from the same teacher, seed and recipe in another run of the study "
+            "(e.g. TAKD's assistant), paired by seed.",
+            "",
+            "| method | final model | BLKD-trained model of that size % (where) | method % (same seeds) | Δ (95% CI) |",
+            "|---|---|---|---|---|",
+            *blkd,
+        ]
+    if labels and any("no model of this size" not in line for line in labels):
+        lines += [
+            "",
+            "## Against the same network trained on labels alone",
+            "",
+            "The same final models against their network trained on labels alone, on the same seed (the shared "
+            "teacher, NOKD's student): does distillation give the larger model anything its labels do not? "
+            "The label-trained model's epochs are given: the methods train for `--epochs`, a teacher for "
+            "`--teacher_epochs`.",
+            "",
+            "| method | final model | trained on labels % (where, epochs) | method % (same seeds) | Δ (95% CI) |",
+            "|---|---|---|---|---|",
+            *labels,
+        ]
+    return lines
+
+
+def _size_rows(plan, rows, by_size, missing):
+    """Table rows comparing each larger final model with `by_size[(seed, arch)]`, paired by seed."""
     blkd_arch = {r["student_arch"] for r in rows if r["method"] == "blkd"}
-    by_size = blkd_models_by_size(rows)
     lines = []
     for name in plan.all_methods:
         group = [r for r in rows if r["method"] == name]
@@ -669,7 +751,7 @@ def same_size_lines(plan, rows):
             theirs = {seed: by_size[(seed, arch)] for seed in mine if (seed, arch) in by_size}
             delta, half, n = paired(mine, {seed: accuracy for seed, (accuracy, _) in theirs.items()})
             if delta is None:
-                cells = ["no model of this size trained with BLKD's loss in the study", "", "–"]
+                cells = [missing, "", "–"]
             else:
                 wheres = ", ".join(sorted({where for _, where in theirs.values()}))
                 cells = [
@@ -678,20 +760,7 @@ def same_size_lines(plan, rows):
                     f"{100 * delta:+.2f}" + (f" ± {100 * half:.2f} (n={n})" if half is not None else " (1 seed)"),
                 ]
             lines.append(f"| {name} | {arch} | " + " | ".join(cells) + " |")
-    if not lines:
-        return []
-    return [
-        "",
-        "## Against BLKD at the final model's size",
-        "",
-        "A method whose final model is larger than BLKD's student is compared here with a model of its own size "
-        "that BLKD's loss trained from the same teacher, seed and recipe in another run of the study (e.g. TAKD's "
-        "assistant), paired by seed.",
-        "",
-        "| method | final model | BLKD-trained model of that size % (where) | method % (same seeds) | Δ (95% CI) |",
-        "|---|---|---|---|---|",
-        *lines,
-    ]
+    return lines
 
 
 def _mean_text(values):
@@ -850,7 +919,7 @@ def markdown(plan, rows, teachers, study, plots):
             f"{outside['seconds']:.0f} | | | | | | |"
         )
     lines += reference_check(plan, rows, teachers, outside)
-    lines += same_size_lines(plan, rows)
+    lines += same_size_lines(plan, rows, teachers, outside)
     diagnosed = [r for r in rows if r["diagnostics"]]
     if diagnosed:
         lines += [
