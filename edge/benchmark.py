@@ -19,6 +19,7 @@ from absl import app, flags
 
 from edge.budget import budget_line
 from edge.keras_model import load_keras_model
+from edge.tensor_io import from_output, to_input
 from kdkeras import cli, errors
 from kdkeras.io import write_json_atomic
 
@@ -54,21 +55,6 @@ def _quantization(interpreter):
     return "float32"
 
 
-def _to_input(pixels, detail):
-    """Raw 0-255 float pixels to what the input tensor takes (quantised for int8)."""
-    if detail["dtype"] == np.int8:
-        scale, zero_point = detail["quantization"]
-        return np.clip(np.round(pixels / scale + zero_point), -128, 127).astype(np.int8)
-    return pixels.astype(detail["dtype"])
-
-
-def _from_output(values, detail):
-    if detail["dtype"] == np.int8:
-        scale, zero_point = detail["quantization"]
-        return (values.astype(np.float32) - zero_point) * scale
-    return values.astype(np.float32)
-
-
 def _check_shape(interpreter, test_data, path):
     expected = tuple(int(d) for d in interpreter.get_input_details()[0]["shape"][1:])
     actual = tuple(test_data.element_spec[0].shape[1:])
@@ -92,9 +78,9 @@ def _predictions(interpreter, test_data, batch_size):
             interpreter.allocate_tensors()
             input_detail = interpreter.get_input_details()[0]
         output_detail = interpreter.get_output_details()[0]
-        interpreter.set_tensor(input_detail["index"], _to_input(pixels, input_detail))
+        interpreter.set_tensor(input_detail["index"], to_input(pixels, input_detail))
         interpreter.invoke()
-        logits = _from_output(interpreter.get_tensor(output_detail["index"]), output_detail)
+        logits = from_output(interpreter.get_tensor(output_detail["index"]), output_detail)
         predicted.append(np.argmax(logits, axis=-1))
         expected.append(labels)
     if not predicted:
@@ -193,7 +179,7 @@ def benchmark_tflite(
     single = _open(path, num_threads)
     input_detail = single.get_input_details()[0]
     first = next(iter(test_data.unbatch().batch(1)))[0].numpy()
-    image = _to_input(first, input_detail)
+    image = to_input(first, input_detail)
 
     def invoke(x):
         single.set_tensor(input_detail["index"], x)

@@ -30,7 +30,8 @@ def mcu_budget(arena_bytes, flash_bytes, mcu_ram_bytes=None, mcu_flash_bytes=Non
     ```
 
     Returns:
-        A dict: `arena_bytes`, `flash_bytes`, the budgets, `fits_ram`,
+        A dict: `arena_bytes`, `flash_bytes`, the budgets as
+        `ram_budget_bytes` and `flash_budget_bytes`, `fits_ram`,
         `fits_flash` (`None` where no budget was given) and `fits` (every
         given budget holds).
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edge import QUANTIZATIONS, benchmark_tflite
-from edge.benchmark import _from_output, _to_input
+from edge.tensor_io import from_output, to_input
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,10 +26,10 @@ def _tflite_logits(path, pixels):
     interpreter.resize_tensor_input(detail["index"], pixels.shape)
     interpreter.allocate_tensors()
     detail = interpreter.get_input_details()[0]
-    interpreter.set_tensor(detail["index"], _to_input(pixels, detail))
+    interpreter.set_tensor(detail["index"], to_input(pixels, detail))
     interpreter.invoke()
     output = interpreter.get_output_details()[0]
-    return _from_output(interpreter.get_tensor(output["index"]), output)
+    return from_output(interpreter.get_tensor(output["index"]), output)
 
 
 @pytest.mark.parametrize("mode", [m for m in QUANTIZATIONS if m != "qat"])

@@ -17,6 +17,7 @@ import numpy as np
 
 from edge import native_output
 from edge.operators import operators
+from edge.tensor_io import from_output, to_input
 from kdkeras import errors
 
 _MISSING_OPERATOR = re.compile(r"Didn't find op for (?:builtin|custom) opcode '([^']+)'")
@@ -166,7 +167,6 @@ def benchmark_tflm(path, test_data, arena_bytes=None):
     Raises:
         kdkeras.errors.UsageError: as `tflm_footprint`, or images the file does not take.
     """
-    from edge.benchmark import _from_output, _to_input
 
     interpreter, model_bytes, tried = _open(path, arena_bytes)
     input_detail = _detail(interpreter.get_input_details(0))
@@ -180,12 +180,12 @@ def benchmark_tflm(path, test_data, arena_bytes=None):
     )
     predictions, labels, times = [], [], []
     for pixels, batch_labels in test_data:
-        for image in _to_input(pixels.numpy(), input_detail):
+        for image in to_input(pixels.numpy(), input_detail):
             start = time.perf_counter()
             interpreter.set_input(image[None], 0)
             interpreter.invoke()
             times.append((time.perf_counter() - start) * 1000.0)
-            predictions.append(int(np.argmax(_from_output(interpreter.get_output(0), output_detail))))
+            predictions.append(int(np.argmax(from_output(interpreter.get_output(0), output_detail))))
         labels.extend(int(label) for label in batch_labels.numpy())
     predictions = np.asarray(predictions)
     return {

@@ -263,7 +263,9 @@ def test_a_larger_final_model_is_compared_with_blkd_at_its_size():
         row("gskd_grow", 0, "resnet26", 0.86),
     ]
     assert compare.blkd_models_by_size(rows)[(0, "resnet14")] == (0.86, "takd assistant1")
-    plan = types.SimpleNamespace(all_methods=["blkd", "takd", "wskd", "gskd", "gskd_grow"])
+    plan = types.SimpleNamespace(
+        all_methods=["blkd", "takd", "wskd", "gskd", "gskd_grow"], recipe=types.SimpleNamespace(epochs=20)
+    )
     lines = compare.same_size_lines(plan, rows)
     differences = [0.85 - 0.86, 0.85 - 0.84]
     half = 12.706 * statistics.stdev(differences) / 2**0.5  # t(0.975, 1 degree of freedom)
@@ -311,28 +313,37 @@ def test_a_larger_final_model_is_compared_with_its_network_trained_on_labels():
             "label_models": [{"arch": a, "accuracy": acc, "epochs": e, "where": w} for a, acc, e, w in label_models],
         }
 
-    # De-KD's teacher, stopped after 2 epochs, is the same network on labels, but not the recipe's training.
+    # De-KD's teacher, stopped after 2 epochs, is the same network on labels, but never a reference, even on a
+    # seed (2) with nothing else; a 30-epoch one gives way to one of the methods' 20.
     rows = [
         row("blkd", 0, "resnet8", 0.80),
         row("blkd", 1, "resnet8", 0.82),
         row("dekd", 0, "resnet8", 0.70, [("resnet26", 0.40, 2, "dekd teacher")]),
+        row("dekd", 2, "resnet8", 0.70, [("resnet26", 0.40, 2, "dekd teacher")]),
+        row("nokd", 2, "resnet8", 0.79, [("resnet8", 0.79, 20, "nokd student"), ("resnet8", 0.81, 30, "x")]),
+        row("rekd", 2, "resnet26", 0.80),
         row("rekd", 0, "resnet26", 0.84, [("resnet8", 0.79, 20, "rekd teacher")]),
         row("rekd", 1, "resnet26", 0.83),
         row("gskd", 0, "resnet14", 0.85),
     ]
-    outside = {"arch": "resnet26", "accuracy": 0.86, "epochs": 20, "flags": {"seed": 0}}
-    found = compare.label_models_by_size(rows, {}, outside)
+    outside = {"arch": "resnet26", "accuracy": 0.86, "epochs": 20, "trained_by": "labels", "flags": {"seed": 0}}
+    found = compare.label_models_by_size(rows, 20, {}, outside)
     assert found[(0, "resnet26")] == (0.86, "shared teacher (`--teacher_checkpoint`), 20 epochs")
     assert found[(0, "resnet8")] == (0.79, "rekd teacher, 20 epochs") and (1, "resnet26") not in found
+    assert (2, "resnet26") not in found and found[(2, "resnet8")] == (0.79, "nokd student, 20 epochs")
+    distilled = {**outside, "trained_by": "Distiller"}  # a checkpoint that was itself distilled is no reference
+    assert (0, "resnet26") not in compare.label_models_by_size(rows, 20, {}, distilled)
 
     teachers = {1: {"payload": {"models": [{"role": "student", "arch": "resnet26", "test_accuracy": 0.85,
                                             "trained_by": "labels", "epochs": 20}]}}}  # fmt: skip
-    plan = types.SimpleNamespace(all_methods=["blkd", "dekd", "rekd", "gskd"])
+    plan = types.SimpleNamespace(all_methods=["blkd", "dekd", "rekd", "gskd"], recipe=types.SimpleNamespace(epochs=20))
     lines = compare.same_size_lines(plan, rows, teachers, outside)
     text = "\n".join(lines)
     assert "## Against the same network trained on labels alone" in text
     differences = [0.84 - 0.86, 0.83 - 0.85]
     rekd = next(line for line in lines if line.startswith("| rekd |") and "shared teacher" in line)
+    assert "(shared teacher (`--teacher_checkpoint`), 20 epochs; shared teacher, 20 epochs)" in rekd
     assert rekd.endswith(f" | {100 * statistics.fmean(differences):+.2f} ± 0.00 (n=2) |")
-    assert "| gskd | resnet14 | no model of this size trained on labels alone |" in text
-    assert "Against the same network" not in "\n".join(compare.same_size_lines(plan, rows[:3] + rows[5:]))
+    assert "| gskd | resnet14 | no model of this size trained on labels alone for as many epochs |" in text
+    no_reference = [r for r in rows if r["method"] != "rekd"]
+    assert "Against the same network" not in "\n".join(compare.same_size_lines(plan, no_reference))

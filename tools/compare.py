@@ -460,6 +460,7 @@ def external_teacher(plan):
         "accuracy": record["test_accuracy"],
         "seconds": record["train_seconds"],
         "epochs": record.get("epochs"),
+        "trained_by": record.get("trained_by"),
         "commit": payload.get("provenance", {}).get("kdkeras_commit", "not recorded"),
         "flags": payload.get("flags", {}),
     }
@@ -538,7 +539,7 @@ def collect(plan):
                 for r in payload["models"]
                 if uses and r.get("trained_by") == "Distiller" and r.get("taught_by") == ["teacher"]
             ],
-            "label_models": label_records(payload),
+            "label_models": label_records(payload, name),
             "diagnostics": diagnostics(run_dir, payload),
         }
         row["total_seconds"] = round(row["train_seconds"] + row["shared_teacher_seconds"], 3)
@@ -655,42 +656,42 @@ def blkd_models_by_size(rows):
     return found
 
 
-def label_records(payload, where=None):
-    """`[{arch, accuracy, epochs, where}]`: the models of a results.json trained on labels alone."""
+def label_records(payload, method, where=None):
+    """`[{arch, accuracy, epochs, where}]`: the models of `method`'s results.json trained on labels alone."""
     return [
         {
             "arch": r["arch"],
             "accuracy": r["test_accuracy"],
             "epochs": r.get("epochs"),
-            "where": where or f"{payload.get('method', '')} {r['role']}".strip(),
+            "where": where or f"{method} {r['role']}",
         }
         for r in payload.get("models", [])
         if r.get("trained_by") == "labels" and r.get("epochs")
     ]
 
 
-def label_models_by_size(rows, teachers=None, outside=None):
-    """`{(seed, arch): (accuracy, where)}`: for each seed and network, its longest training on labels alone.
+def label_models_by_size(rows, epochs, teachers=None, outside=None):
+    """`{(seed, arch): (accuracy, where)}`: for each seed and network, its training on labels alone.
 
     Found in any run (NOKD's student, Tf-KD self's or Re-KD's teacher) and in the shared teacher, trained by
-    the study for each seed or once outside it with the `--seed` its record names. The longest training is
-    the recipe's, not De-KD's teacher stopped early.
+    the study for each seed or once outside it (on labels, with the `--seed` its record names). A training of
+    the methods' `epochs` is preferred, else the longest; one shorter than `epochs` (De-KD's teacher, stopped
+    early on purpose) is never a reference.
     """
     candidates = [(row["seed"], model) for row in rows for model in row.get("label_models", [])]
     for seed, teacher in (teachers or {}).items():
-        candidates += [(seed, m) for m in label_records(teacher["payload"], "shared teacher")]
-    if outside and outside.get("flags", {}).get("seed") is not None and outside.get("epochs"):
+        candidates += [(seed, m) for m in label_records(teacher["payload"], "", "shared teacher")]
+    if outside and outside.get("trained_by") == "labels" and outside.get("flags", {}).get("seed") is not None:
         where = "shared teacher (`--teacher_checkpoint`)"
         candidates.append((outside["flags"]["seed"], {**outside, "where": where}))
     found = {}
     for seed, model in candidates:
+        if not model.get("epochs") or model["epochs"] < epochs:
+            continue
+        rank = (model["epochs"] == epochs, model["epochs"])
         best = found.get((seed, model["arch"]))
-        if best is None or model["epochs"] > best[2]:
-            found[(seed, model["arch"])] = (
-                model["accuracy"],
-                f"{model['where']}, {model['epochs']} epochs",
-                model["epochs"],
-            )
+        if best is None or rank > best[2]:
+            found[(seed, model["arch"])] = (model["accuracy"], f"{model['where']}, {model['epochs']} epochs", rank)
     return {key: (accuracy, where) for key, (accuracy, where, _) in found.items()}
 
 
@@ -704,7 +705,10 @@ def same_size_lines(plan, rows, teachers=None, outside=None):
         plan, rows, blkd_models_by_size(rows), "no model of this size trained with BLKD's loss in the study"
     )
     labels = _size_rows(
-        plan, rows, label_models_by_size(rows, teachers, outside), "no model of this size trained on labels alone"
+        plan,
+        rows,
+        label_models_by_size(rows, plan.recipe.epochs, teachers, outside),
+        "no model of this size trained on labels alone for as many epochs",
     )
     lines = []
     if blkd:
@@ -725,10 +729,10 @@ def same_size_lines(plan, rows, teachers=None, outside=None):
             "",
             "## Against the same network trained on labels alone",
             "",
-            "The same final models against their network trained on labels alone, on the same seed (the shared "
-            "teacher, NOKD's student): does distillation give the larger model anything its labels do not? "
-            "The label-trained model's epochs are given: the methods train for `--epochs`, a teacher for "
-            "`--teacher_epochs`.",
+            "The same final models against their network trained on labels alone on the same seed, for the "
+            "methods' epochs or more (the shared teacher, or a model another run trained): does distillation "
+            "give the larger model anything its labels do not? The label-trained model's epochs are given: the "
+            "methods train for `--epochs`, a teacher for `--teacher_epochs`.",
             "",
             "| method | final model | trained on labels % (where, epochs) | method % (same seeds) | Δ (95% CI) |",
             "|---|---|---|---|---|",
@@ -753,7 +757,7 @@ def _size_rows(plan, rows, by_size, missing):
             if delta is None:
                 cells = [missing, "", "–"]
             else:
-                wheres = ", ".join(sorted({where for _, where in theirs.values()}))
+                wheres = "; ".join(sorted({where for _, where in theirs.values()}))
                 cells = [
                     f"{_mean_text([accuracy for accuracy, _ in theirs.values()])} ({wheres})",
                     _mean_text([mine[seed] for seed in theirs]),

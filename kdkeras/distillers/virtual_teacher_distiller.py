@@ -63,7 +63,7 @@ class VirtualTeacherDistiller(Distiller):
         ):
             raise ValueError(
                 f"teacher must be None or a VirtualTeacher({num_classes}, {correct_prob}) for this student "
-                f"and correct_prob, got {getattr(teacher, 'name', type(teacher).__name__)!r}"
+                f"and correct_prob, got {_describe(teacher)}"
             )
         super().__init__(student, teacher, temperature=temperature, alpha=alpha, name=name, **kwargs)
         self.correct_prob = float(correct_prob)
@@ -75,3 +75,9 @@ class VirtualTeacherDistiller(Distiller):
         config = super().get_config()
         config["correct_prob"] = self.correct_prob
         return config
+
+
+def _describe(teacher):
+    if isinstance(teacher, VirtualTeacher):
+        return f"VirtualTeacher({teacher.num_classes}, {teacher.correct_prob})"
+    return repr(getattr(teacher, "name", type(teacher).__name__))

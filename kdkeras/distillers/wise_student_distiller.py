@@ -133,22 +133,26 @@ class WiseStudentDistiller(Distiller):
         self.step2_loss_tracker = keras.metrics.Mean(name="step2_loss")
         self.step2_examples = keras.metrics.Sum(name="step2_examples")
 
+    def evaluate(self, *args, **kwargs):
+        """Evaluation (and `fit`'s validation, which runs through it) makes no second update, so it leaves
+        out the step-2 metrics rather than report them as zero."""
+        self._evaluating = True
+        try:
+            return super().evaluate(*args, **kwargs)
+        finally:
+            self._evaluating = False
+
     def local_counts(self, labels, teacher_logits):
         wrong = losses.misclassified(teacher_logits, labels)
         return super().local_counts(labels, teacher_logits) + [tf.reduce_sum(tf.cast(wrong, tf.float32))]
 
     @property
     def metrics(self):
-        """Without the second update there is no step 2 to log."""
+        """Step 2's metrics, where there is a step 2: in training, with the second update."""
         found = super().metrics
-        if self.second_update:
+        if self.second_update and not getattr(self, "_evaluating", False):
             return found
         return [m for m in found if m is not self.step2_loss_tracker and m is not self.step2_examples]
-
-    def test_step(self, data):
-        """Evaluation makes no second update, so it reports no step-2 metrics."""
-        logs = super().test_step(data)
-        return {k: v for k, v in logs.items() if k not in (self.step2_loss_tracker.name, self.step2_examples.name)}
 
     def student_loss_terms(self, labels, student_logits, teacher_logits, cached, images, count):
         if not self.second_update:

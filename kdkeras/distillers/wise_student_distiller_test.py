@@ -168,3 +168,6 @@ def test_evaluation_reports_no_step_two_metrics(problem):
     assert not any(key.startswith("val_step2") for key in trained)
     logs = distiller.evaluate(x, y, batch_size=64, return_dict=True, verbose=0)
     assert {"loss", "student_loss", "distillation_loss"} <= set(logs) and not any("step2" in k for k in logs)
+    values = distiller.evaluate(x, y, batch_size=64, verbose=0)
+    assert values == [logs[name] for name in ("loss", "student_loss", "distillation_loss")]
+    assert "step2_examples" in distiller.metrics_names  # outside evaluation, training's metrics
