@@ -237,25 +237,28 @@ def test_training_curves_follow_each_runs_final_model(tmp_path):
     assert not (tmp_path / "none.png").exists()
 
 
+def row(method, seed, arch, accuracy, blkd_models=(), label_models=()):
+    """A results row of `collect` with what the size comparisons read."""
+    return {
+        "method": method,
+        "seed": seed,
+        "student_arch": arch,
+        "student_accuracy": accuracy,
+        "blkd_models": [{"arch": a, "accuracy": acc, "role": role} for a, acc, role in blkd_models],
+        "label_models": [{"arch": a, "accuracy": acc, "epochs": e, "where": w} for a, acc, e, w in label_models],
+    }
+
+
 def test_a_larger_final_model_is_compared_with_blkd_at_its_size():
     import types
 
     compare = load_compare()
 
-    def row(method, seed, arch, accuracy, blkd_models=()):
-        return {
-            "method": method,
-            "seed": seed,
-            "student_arch": arch,
-            "student_accuracy": accuracy,
-            "blkd_models": [{"arch": a, "accuracy": acc, "role": role} for a, acc, role in blkd_models],
-        }
-
     rows = [
-        row("blkd", 0, "resnet8", 0.80, [("resnet8", 0.80, "student")]),
-        row("blkd", 1, "resnet8", 0.82, [("resnet8", 0.82, "student")]),
-        row("takd", 0, "resnet8", 0.81, [("resnet14", 0.86, "assistant1")]),
-        row("takd", 1, "resnet8", 0.80, [("resnet14", 0.84, "assistant1")]),
+        row("blkd", 0, "resnet8", 0.80, blkd_models=[("resnet8", 0.80, "student")]),
+        row("blkd", 1, "resnet8", 0.82, blkd_models=[("resnet8", 0.82, "student")]),
+        row("takd", 0, "resnet8", 0.81, blkd_models=[("resnet14", 0.86, "assistant1")]),
+        row("takd", 1, "resnet8", 0.80, blkd_models=[("resnet14", 0.84, "assistant1")]),
         row("gskd", 0, "resnet14", 0.85),
         row("gskd", 1, "resnet14", 0.85),
         row("gskd", 2, "resnet14", 0.90),  # no BLKD ResNet14 on seed 2: not paired
@@ -303,26 +306,18 @@ def test_a_larger_final_model_is_compared_with_its_network_trained_on_labels():
 
     compare = load_compare()
 
-    def row(method, seed, arch, accuracy, label_models=()):
-        return {
-            "method": method,
-            "seed": seed,
-            "student_arch": arch,
-            "student_accuracy": accuracy,
-            "blkd_models": [],
-            "label_models": [{"arch": a, "accuracy": acc, "epochs": e, "where": w} for a, acc, e, w in label_models],
-        }
-
     # De-KD's teacher, stopped after 2 epochs, is the same network on labels, but never a reference, even on a
     # seed (2) with nothing else; a 30-epoch one gives way to one of the methods' 20.
     rows = [
         row("blkd", 0, "resnet8", 0.80),
         row("blkd", 1, "resnet8", 0.82),
-        row("dekd", 0, "resnet8", 0.70, [("resnet26", 0.40, 2, "dekd teacher")]),
-        row("dekd", 2, "resnet8", 0.70, [("resnet26", 0.40, 2, "dekd teacher")]),
-        row("nokd", 2, "resnet8", 0.79, [("resnet8", 0.79, 20, "nokd student"), ("resnet8", 0.81, 30, "x")]),
+        row("dekd", 0, "resnet8", 0.70, label_models=[("resnet26", 0.40, 2, "dekd teacher")]),
+        row("dekd", 2, "resnet8", 0.70, label_models=[("resnet26", 0.40, 2, "dekd teacher")]),
+        row(
+            "nokd", 2, "resnet8", 0.79, label_models=[("resnet8", 0.79, 20, "nokd student"), ("resnet8", 0.81, 30, "x")]
+        ),
         row("rekd", 2, "resnet26", 0.80),
-        row("rekd", 0, "resnet26", 0.84, [("resnet8", 0.79, 20, "rekd teacher")]),
+        row("rekd", 0, "resnet26", 0.84, label_models=[("resnet8", 0.79, 20, "rekd teacher")]),
         row("rekd", 1, "resnet26", 0.83),
         row("gskd", 0, "resnet14", 0.85),
     ]
