@@ -1073,30 +1073,37 @@ def plot_curves(path, plan, curves):
     the two can be compared; WSKD's step-2 examples are drawn per seed, since how often the teacher errs depends
     on the seed's crops (`step2_lines`).
     """
-    panels = {
-        "accuracy": ["accuracy"],
-        "distillation_loss": ["distillation_loss", "previous_distillation_loss"],
-        "step2_examples": ["step2_examples"],
-    }
+    step2 = step2_lines(plan.all_methods, curves)
     panels = {
         title: metrics
-        for title, metrics in panels.items()
-        if (
-            step2_lines(plan.all_methods, curves)
-            if title == "step2_examples"
-            else any(metric in by_metric for by_metric in curves.values() for metric in metrics)
-        )
+        for title, metrics in {
+            "accuracy": ["accuracy"],
+            "distillation_loss": ["distillation_loss", "previous_distillation_loss"],
+        }.items()
+        if any(metric in by_metric for by_metric in curves.values() for metric in metrics)
     }
+    if step2:
+        panels["step2_examples"] = []  # drawn from `step2`, one line per distinct series, not as a mean
     if not panels:
         return False
     plt = _figure()
     colors = plt.get_cmap("tab10" if len(plan.all_methods) <= 10 else "tab20").colors
     figure, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
     for axis, (title, metrics) in zip(axes[0], panels.items()):
+        if title == "step2_examples":
+            seeds = sorted({seed for _, seed, _ in step2})
+            for names, seed, values in step2:
+                axis.plot(
+                    range(1, len(values) + 1),
+                    values,
+                    label=f"{', '.join(names)} seed {seed}",
+                    color=colors[plan.all_methods.index(names[0]) % len(colors)],
+                    linestyle=("-", "--", ":", "-.")[seeds.index(seed) % 4],
+                )
         for index, name in enumerate(plan.all_methods):
             for metric in metrics:
                 by_seed = curves.get(name, {}).get(metric)
-                if not by_seed or metric == "step2_examples":
+                if not by_seed:
                     continue
                 style = {
                     "color": colors[index % len(colors)],
@@ -1107,16 +1114,6 @@ def plot_curves(path, plan, curves):
                 scale = 100.0 if metric == "accuracy" else 1.0
                 mean = [scale * statistics.fmean(values[e] for values in by_seed.values()) for e in range(epochs)]
                 axis.plot(range(1, epochs + 1), mean, label=f"{label} (n={len(by_seed)})", **style)
-        if title == "step2_examples":
-            seeds = sorted({seed for _, seed, _ in step2_lines(plan.all_methods, curves)})
-            for names, seed, values in step2_lines(plan.all_methods, curves):
-                axis.plot(
-                    range(1, len(values) + 1),
-                    values,
-                    label=f"{', '.join(names)} seed {seed}",
-                    color=colors[plan.all_methods.index(names[0]) % len(colors)],
-                    linestyle=("-", "--", ":", "-.")[seeds.index(seed) % 4],
-                )
         axis.set_title(CURVES[title], fontsize=10)
         axis.set_xlabel("epoch")
         axis.xaxis.get_major_locator().set_params(integer=True)
