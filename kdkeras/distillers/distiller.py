@@ -36,6 +36,17 @@ def split_inputs(x):
     return x, {}
 
 
+def check_student(student):
+    """Raises `ValueError` unless `student` is a Keras model that outputs logits."""
+    if not isinstance(student, keras.Model):
+        raise ValueError(f"student must be a keras.Model, got {type(student).__name__}")
+    if models.gives_probabilities(student):
+        raise ValueError(
+            f"the student {student.name!r} ends in a softmax; a student must output logits "
+            "(a last Dense layer without activation, or classifier_activation=None)"
+        )
+
+
 def check_frozen_model(model, student, role):
     """Raises `ValueError` unless `model` can teach `student`.
 
@@ -112,13 +123,7 @@ class Distiller(keras.Model):
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        if not isinstance(student, keras.Model):
-            raise ValueError(f"student must be a keras.Model, got {type(student).__name__}")
-        if models.gives_probabilities(student):
-            raise ValueError(
-                f"the student {student.name!r} ends in a softmax; a student must output logits "
-                "(a last Dense layer without activation, or classifier_activation=None)"
-            )
+        check_student(student)
         check_frozen_model(teacher, student, "teacher")
         if models.gives_probabilities(teacher):
             print(f"[kdkeras] the teacher {teacher.name!r} ends in a softmax: its log-probabilities are its logits")

@@ -2,7 +2,7 @@
 
 import keras
 
-from kdkeras.distillers.distiller import Distiller
+from kdkeras.distillers.distiller import Distiller, check_student
 from kdkeras.distillers.virtual_teacher import VirtualTeacher
 
 
@@ -52,8 +52,7 @@ class VirtualTeacherDistiller(Distiller):
         name="virtual_teacher_distiller",
         **kwargs,
     ):
-        if not isinstance(student, keras.Model):
-            raise ValueError(f"student must be a keras.Model, got {type(student).__name__}")
+        check_student(student)  # before its outputs are read for the class count
         num_classes = int(student.outputs[0].shape[-1])
         if teacher is None:
             teacher = VirtualTeacher(num_classes, correct_prob)
