@@ -656,8 +656,11 @@ def blkd_models_by_size(rows):
     return found
 
 
-def label_records(payload, method, where=None):
-    """`[{arch, accuracy, epochs, where}]`: the models of `method`'s results.json trained on labels alone."""
+def label_records(payload, method=None, where=None):
+    """`[{arch, accuracy, epochs, where}]`: the models of a results.json trained on labels alone.
+
+    `where` names them, by default `method` and each model's role.
+    """
     return [
         {
             "arch": r["arch"],
@@ -680,7 +683,7 @@ def label_models_by_size(rows, epochs, teachers=None, outside=None):
     """
     candidates = [(row["seed"], model) for row in rows for model in row.get("label_models", [])]
     for seed, teacher in (teachers or {}).items():
-        candidates += [(seed, m) for m in label_records(teacher["payload"], "", "shared teacher")]
+        candidates += [(seed, m) for m in label_records(teacher["payload"], where="shared teacher")]
     if outside and outside.get("trained_by") == "labels" and outside.get("flags", {}).get("seed") is not None:
         where = "shared teacher (`--teacher_checkpoint`)"
         candidates.append((outside["flags"]["seed"], {**outside, "where": where}))
