@@ -2,9 +2,10 @@
 
 Every `results.json` carries it, so a study that runs for days, across
 sessions and commits, can say which code trained each of its runs: its
-`kdkeras_commit` names the commits that finished the run's models (each
+`kdkeras_commit` names the commits that trained the run's models (each
 model's record keeps its own, so a run started again after it finished, or
-a model reused from a model store, keeps naming the code that trained it),
+a model reused from a model store, keeps naming the code that trained it;
+a model resumed from a backup names the commits before it too),
 and `written_by_commit` the process that wrote the file.
 
 The commit is read once, when this module is imported (as a run starts):

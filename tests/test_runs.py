@@ -175,6 +175,8 @@ def test_a_kill_mid_epoch_resumes_from_the_last_batch_backup_and_says_so(tmp_pat
     assert (teacher["state"], teacher["epoch"], teacher["batch"]) == ("resumed", 2, state["batch"])
     # The killed process's training seconds count too.
     assert teacher["seconds_before"] == state["train_seconds"] > 0
+    # The commits that trained it before the kill are named (here the same one as after it).
+    assert teacher["kdkeras_commit_before"] == state["kdkeras_commit"] == results["models"][0]["kdkeras_commit"]
     assert results["models"][0]["train_seconds"] > state["train_seconds"]
     assert results["models"][0]["epochs"] == 3
     assert not os.path.exists(os.path.join(out, "backup"))

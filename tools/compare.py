@@ -1148,7 +1148,7 @@ def provenance_lines(plan, payloads):
         f"- Command: `{plan.command}`",
         f"- kdkeras commit when this invocation started: {plan.commit}",
         f"- kdkeras commits the finished runs' models were trained with (runs per commit; a run whose models "
-        f"finished under several commits counts under each): {commits or 'none yet'}",
+        f"were trained under several commits counts under each): {commits or 'none yet'}",
         f"- Machine: {found['cpu']}, {found['logical_cpus']} logical CPUs; Python {found['python']}, "
         f"TensorFlow {found['tensorflow']}, Keras {found['keras']}",
         "- Training seconds are wall-clock on that machine, which other work may have shared; compare seconds "

@@ -19,7 +19,7 @@ import warnings
 
 import keras
 
-from kdkeras import io
+from kdkeras import io, provenance
 from kdkeras.errors import UsageError
 from kdkeras.models.fused_batch_norm import FusedBatchNormalization, batch_norm_named_as
 
@@ -89,7 +89,9 @@ class Backup(keras.callbacks.Callback):
     (`seconds_before`), so a run resumed across sessions reports the time
     every process spent up to its last backup, not only the last process's
     (what a killed process trained after its last backup is lost, and not
-    counted).
+    counted). It keeps the commits that trained the model so far in the same
+    way (`commits_before`), so a model one commit started and another finished
+    names both.
     """
 
     def __init__(self, directory, interval=DEFAULT_INTERVAL, steps_per_epoch=None):
@@ -102,12 +104,17 @@ class Backup(keras.callbacks.Callback):
         self._last_save = time.monotonic()
         self._restore = None
         self.seconds_before = 0.0
+        self.commits_before = []
         self.clock_start = None
 
     def training_seconds(self):
         """Seconds of training so far: the earlier processes' and this one's since `clock_start`."""
         now = time.perf_counter() - self.clock_start if self.clock_start is not None else 0.0
         return self.seconds_before + now
+
+    def training_commits(self):
+        """The commits that trained the model so far: the earlier processes' and this one's, one string."""
+        return provenance.join_commits([*self.commits_before, provenance.LIBRARY_COMMIT])
 
     def latest(self):
         """The last backup as `{"epoch", "batch", "stopped", "weights"}` (epoch 0-based: the epoch
@@ -169,6 +176,7 @@ class Backup(keras.callbacks.Callback):
                 "weights": name,
                 "saved": time.time(),
                 "train_seconds": round(self.training_seconds(), 3),
+                "kdkeras_commit": self.training_commits(),
             },
         )
         if previous and os.path.basename(previous["weights"]) != name:

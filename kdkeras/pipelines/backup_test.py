@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+from kdkeras import provenance
 from kdkeras.distillers import Distiller
 from kdkeras.errors import UsageError
 from kdkeras.models import FusedBatchNormalization, resnet
@@ -45,6 +46,21 @@ def test_a_backup_keeps_the_training_seconds_of_this_process_and_the_earlier_one
 
     backup.save(2, 0)  # the previous weights file is replaced, not kept beside
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch2-batch0.weights.h5", "latest.json"]
+
+
+def test_a_backup_keeps_the_commits_that_trained_the_model_so_far(tmp_path, monkeypatch):
+    monkeypatch.setattr(provenance, "LIBRARY_COMMIT", "bbbbbbb")
+    backup = Backup(str(tmp_path), "epoch")
+    backup.set_model(tiny_model())
+    backup.save(1, 0)
+    assert backup.latest()["kdkeras_commit"] == "bbbbbbb"
+
+    resumed = Backup(str(tmp_path), "epoch")  # a later process, of another commit, going on from that backup
+    resumed.set_model(tiny_model())
+    monkeypatch.setattr(provenance, "LIBRARY_COMMIT", "aaaaaaa")
+    resumed.commits_before = provenance.split_commits(backup.latest()["kdkeras_commit"])
+    resumed.save(2, 0)
+    assert resumed.latest()["kdkeras_commit"] == "aaaaaaa, bbbbbbb"
 
 
 def distillation(teacher, student):

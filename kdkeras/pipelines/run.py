@@ -264,12 +264,16 @@ class Run:
         epoch, batch = state["epoch"], state["batch"]
         # Backups written before they kept the seconds count from zero: the record says so.
         backup.seconds_before = float(state.get("train_seconds", 0.0))
+        # Backups written before they kept the commits name none: the record says "not recorded".
+        commits_before = state.get("kdkeras_commit", "not recorded")
+        backup.commits_before = provenance.split_commits(commits_before)
         self.resumption[role] = {
             "state": "resumed",
             "epoch": epoch + 1,
             "batch": batch,
             "backup": state["weights"],
             "seconds_before": state.get("train_seconds"),
+            "kdkeras_commit_before": commits_before,
         }
         where = (
             f"after batch {batch}/{self.steps_per_epoch} of epoch {epoch + 1}/{epochs}"
@@ -366,7 +370,9 @@ class Run:
         num_train = self.splits.info.num_train
         extra["images_trained"] = epochs_trained * num_train + self.extra_update_examples(role)
         extra["model_key"] = key or role
-        extra["kdkeras_commit"] = provenance.LIBRARY_COMMIT
+        before = self.resumption.get(role, {}).get("kdkeras_commit_before")
+        earlier = provenance.split_commits(before) if before else []
+        extra["kdkeras_commit"] = provenance.join_commits([*earlier, provenance.LIBRARY_COMMIT])
         record = self._record(role, model, seconds, epochs_trained, extra)
         if self.chief:
             io.save_model_atomic(model, self.path(f"{role}.keras"))
