@@ -106,3 +106,8 @@ def join_commits(commits):
 def split_commits(text):
     """The commits of a `kdkeras_commit` string (`join_commits`'s inverse)."""
     return text.split(", ")
+
+
+def with_this_commit(earlier=None):
+    """The `kdkeras_commit` string of a model trained by `earlier` (such a string, or None) and by this process."""
+    return join_commits([*(split_commits(earlier) if earlier else []), LIBRARY_COMMIT])

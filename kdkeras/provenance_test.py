@@ -39,3 +39,10 @@ def test_only_changes_to_the_code_mark_the_commit(tmp_path):
 
 def test_outside_a_git_checkout_the_version_is_named(tmp_path):
     assert provenance.read_commit(str(tmp_path)).endswith("(not a git checkout)")
+
+
+def test_a_resumed_model_names_the_earlier_commits_and_this_one(monkeypatch):
+    monkeypatch.setattr(provenance, "LIBRARY_COMMIT", "bbbbbbb")
+    assert provenance.with_this_commit(None) == "bbbbbbb"
+    assert provenance.with_this_commit("ccccccc, aaaaaaa") == "aaaaaaa, bbbbbbb, ccccccc"
+    assert provenance.with_this_commit("bbbbbbb") == "bbbbbbb"

@@ -707,12 +707,8 @@ def same_size_lines(plan, rows, teachers=None, outside=None):
     blkd = _size_rows(
         plan, rows, blkd_models_by_size(rows), "no model of this size trained with BLKD's loss in the study"
     )
-    labels = _size_rows(
-        plan,
-        rows,
-        label_models_by_size(rows, plan.recipe.epochs, teachers, outside),
-        "no model of this size trained on labels alone for as many epochs",
-    )
+    no_labels = "no model of this size trained on labels alone for as many epochs"
+    labels = _size_rows(plan, rows, label_models_by_size(rows, plan.recipe.epochs, teachers, outside), no_labels)
     lines = []
     if blkd:
         lines += [
@@ -727,7 +723,7 @@ def same_size_lines(plan, rows, teachers=None, outside=None):
             "|---|---|---|---|---|",
             *blkd,
         ]
-    if labels and any("no model of this size" not in line for line in labels):
+    if any(no_labels not in line for line in labels):
         lines += [
             "",
             "## Against the same network trained on labels alone",

@@ -104,7 +104,7 @@ class Backup(keras.callbacks.Callback):
         self._last_save = time.monotonic()
         self._restore = None
         self.seconds_before = 0.0
-        self.commits_before = []
+        self.commits_before = None
         self.clock_start = None
 
     def training_seconds(self):
@@ -114,7 +114,7 @@ class Backup(keras.callbacks.Callback):
 
     def training_commits(self):
         """The commits that trained the model so far: the earlier processes' and this one's, one string."""
-        return provenance.join_commits([*self.commits_before, provenance.LIBRARY_COMMIT])
+        return provenance.with_this_commit(self.commits_before)
 
     def latest(self):
         """The last backup as `{"epoch", "batch", "stopped", "weights"}` (epoch 0-based: the epoch

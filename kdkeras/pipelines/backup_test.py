@@ -58,7 +58,7 @@ def test_a_backup_keeps_the_commits_that_trained_the_model_so_far(tmp_path, monk
     resumed = Backup(str(tmp_path), "epoch")  # a later process, of another commit, going on from that backup
     resumed.set_model(tiny_model())
     monkeypatch.setattr(provenance, "LIBRARY_COMMIT", "aaaaaaa")
-    resumed.commits_before = provenance.split_commits(backup.latest()["kdkeras_commit"])
+    resumed.commits_before = backup.latest()["kdkeras_commit"]
     resumed.save(2, 0)
     assert resumed.latest()["kdkeras_commit"] == "aaaaaaa, bbbbbbb"
 

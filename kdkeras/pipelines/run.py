@@ -266,7 +266,7 @@ class Run:
         backup.seconds_before = float(state.get("train_seconds", 0.0))
         # Backups written before they kept the commits name none: the record says "not recorded".
         commits_before = state.get("kdkeras_commit", "not recorded")
-        backup.commits_before = provenance.split_commits(commits_before)
+        backup.commits_before = commits_before
         self.resumption[role] = {
             "state": "resumed",
             "epoch": epoch + 1,
@@ -371,8 +371,7 @@ class Run:
         extra["images_trained"] = epochs_trained * num_train + self.extra_update_examples(role)
         extra["model_key"] = key or role
         before = self.resumption.get(role, {}).get("kdkeras_commit_before")
-        earlier = provenance.split_commits(before) if before else []
-        extra["kdkeras_commit"] = provenance.join_commits([*earlier, provenance.LIBRARY_COMMIT])
+        extra["kdkeras_commit"] = provenance.with_this_commit(before)
         record = self._record(role, model, seconds, epochs_trained, extra)
         if self.chief:
             io.save_model_atomic(model, self.path(f"{role}.keras"))
