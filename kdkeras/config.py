@@ -26,9 +26,15 @@ TEACHER_CACHE = ("auto", "on", "off")
 STEP2_REDUCTIONS = ("misclassified", "batch")
 
 
-def _field(default, help, semantic=True):
-    """A setting: its default, its help text, and whether it changes what is trained."""
-    return dataclasses.field(default=default, metadata={"help": help, "semantic": semantic})
+def _field(default, help, semantic=True, model_key=None):
+    """A setting: its default, its help text, whether it changes what is trained, and its part of a model's key.
+
+    `model_key` is `"data"` or `"recipe"` for the settings that determine every
+    model a run trains (what it learns from, and how it is optimised); a
+    model's key (the model store's) is derived from exactly those, plus the
+    model's architecture, epochs and what teaches it.
+    """
+    return dataclasses.field(default=default, metadata={"help": help, "semantic": semantic, "model_key": model_key})
 
 
 def _check_arch(where, spec):
@@ -50,7 +56,9 @@ class TrainConfig:
 
     method: str = _field("blkd", "KD method: " + ", ".join(METHODS))
     dataset: str = _field(
-        "mnist_sample", "mnist_sample (embedded), mnist, cifar10, cifar100 (tensorflow-datasets) or imagefolder:PATH"
+        "mnist_sample",
+        "mnist_sample (embedded), mnist, cifar10, cifar100 (tensorflow-datasets) or imagefolder:PATH",
+        model_key="data",
     )
     data_dir: Optional[str] = _field(
         None, "tensorflow-datasets data directory (default: TFDS_DATA_DIR or ~/tensorflow_datasets)"
@@ -73,19 +81,27 @@ class TrainConfig:
     defective_teacher_accuracy: Optional[float] = _field(
         None, "dekd: stop the teacher at the first epoch whose training accuracy reaches this"
     )
-    batch_size: int = _field(128, "global batch size")
-    optimizer: str = _field("sgd", "one of " + ", ".join(OPTIMIZERS))
-    learning_rate: float = _field(0.1, "initial (peak, for onecycle) learning rate")
-    momentum: float = _field(0.9, "SGD momentum (Nesterov)")
-    weight_decay: float = _field(5e-4, "weight decay coefficient (0 for none)")
+    batch_size: int = _field(128, "global batch size", model_key="recipe")
+    optimizer: str = _field("sgd", "one of " + ", ".join(OPTIMIZERS), model_key="recipe")
+    learning_rate: float = _field(0.1, "initial (peak, for onecycle) learning rate", model_key="recipe")
+    momentum: float = _field(0.9, "SGD momentum (Nesterov)", model_key="recipe")
+    weight_decay: float = _field(5e-4, "weight decay coefficient (0 for none)", model_key="recipe")
     weight_decay_mode: str = _field(
-        "decoupled", "decoupled (Keras, subtracted from the weights) or l2 (added to the gradient, as torch.optim.SGD)"
+        "decoupled",
+        "decoupled (Keras, subtracted from the weights) or l2 (added to the gradient, as torch.optim.SGD)",
+        model_key="recipe",
     )
-    lr_schedule: str = _field("cosine", "learning-rate schedule over each model's epochs: " + ", ".join(SCHEDULES))
-    warmup_fraction: float = _field(0.15, "onecycle: share of the steps spent warming up from learning_rate/25")
-    augment: bool = _field(False, "random crop after 4-pixel padding and horizontal flip (CIFAR recipe)")
-    seed: int = _field(0, "random seed of weights, shuffling and augmentation")
-    validation_fraction: float = _field(0.0, "share of the training split held out for validation")
+    lr_schedule: str = _field(
+        "cosine", "learning-rate schedule over each model's epochs: " + ", ".join(SCHEDULES), model_key="recipe"
+    )
+    warmup_fraction: float = _field(
+        0.15, "onecycle: share of the steps spent warming up from learning_rate/25", model_key="recipe"
+    )
+    augment: bool = _field(
+        False, "random crop after 4-pixel padding and horizontal flip (CIFAR recipe)", model_key="data"
+    )
+    seed: int = _field(0, "random seed of weights, shuffling and augmentation", model_key="recipe")
+    validation_fraction: float = _field(0.0, "share of the training split held out for validation", model_key="data")
     wskd_correction: str = _field("lift", "wskd: soft-label correction, " + " or ".join(CORRECTIONS))
     wskd_margin: float = _field(1.0, "wskd lift: the true logit is raised to max + margin")
     wskd_beta: float = _field(0.5, "wskd: weight b of CE in the step-2 loss")
@@ -99,7 +115,7 @@ class TrainConfig:
     tfkd_correct_prob: float = _field(0.9, "tfkd_reg: the virtual teacher's probability of the true class")
     strategy: str = _field("auto", "tf.distribute strategy: " + ", ".join(STRATEGIES), semantic=False)
     tpu: Optional[str] = _field(None, "TPU address for --strategy=tpu", semantic=False)
-    mixed_precision: bool = _field(False, "mixed_float16 on GPU, mixed_bfloat16 on TPU")
+    mixed_precision: bool = _field(False, "mixed_float16 on GPU, mixed_bfloat16 on TPU", model_key="recipe")
     jit_compile: bool = _field(False, "compile train steps with XLA (slower for CIFAR ResNets on CPUs)", semantic=False)
     steps_per_execution: int = _field(
         1,
@@ -254,6 +270,8 @@ class TrainConfig:
 
 SEMANTIC = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["semantic"])
 NOT_SEMANTIC = tuple(f.name for f in dataclasses.fields(TrainConfig) if not f.metadata["semantic"])
+DATA_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["model_key"] == "data")
+RECIPE_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["model_key"] == "recipe")
 
 
 def _base_type(annotation):
