@@ -15,10 +15,10 @@ from absl import app, flags
 
 from edge import native_output
 from edge.keras_model import load_keras_model
+from edge.names import QUANTIZATIONS
 from kdkeras import cli, errors
 from kdkeras.io import write_bytes_atomic
 
-QUANTIZATIONS = ("float32", "dynamic", "float16", "int8", "int16x8", "qat")
 _NEEDS_DATA = ("int8", "int16x8", "qat")
 
 

@@ -3,42 +3,47 @@
 `TrainConfig` is the one description of a run: every field is a flag of
 `python -m kdkeras.train` (with its type, default and help from here), a
 key of `results.json["flags"]`, and a line of a flagfile (`to_flagfile`).
-Tools (comparison, tuning) build it directly or through `define_flags` and
-`from_flags`. `validate()` turns every out-of-range value into a
-`UsageError` naming the flag.
+Its fields are the recipe's, declared here, and every method unit's
+settings (`kdkeras.methods`), added from the units. Tools (comparison,
+tuning) build it directly or through `define_flags` and `from_flags`.
+`validate()` checks each setting against the one `Range` its field
+declares and words any failure as a `UsageError` naming the flag.
+
+Importing this module imports neither TensorFlow nor a pipeline; only
+`validate()` loads the model registry and edge's names to check them.
 """
 
 import dataclasses
 import typing
 from typing import Optional, Tuple
 
-from kdkeras import models
+from kdkeras import methods, ranges
 from kdkeras.errors import UsageError, check
-from kdkeras.losses import CORRECTIONS
-from kdkeras.optimizers import SCHEDULES, WEIGHT_DECAY_MODES
-from kdkeras.pipelines import METHODS
+from kdkeras.settings import setting as _field
+from kdkeras.settings import valid_range
 
-__all__ = ["TrainConfig", "define_flags", "from_flags", "to_flagfile", "NOT_SEMANTIC", "METHODS"]
+__all__ = [
+    "TrainConfig",
+    "define_flags",
+    "from_flags",
+    "to_flagfile",
+    "NOT_SEMANTIC",
+    "METHODS",
+    "DATA_FIELDS",
+    "RECIPE_FIELDS",
+]
 
-OPTIMIZERS = ("sgd", "adam")
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
-TEACHER_CACHE = ("auto", "on", "off")
-STEP2_REDUCTIONS = ("misclassified", "batch")
-
-
-def _field(default, help, semantic=True, model_key=None):
-    """A setting: its default, its help text, whether it changes what is trained, and its part of a model's key.
-
-    `model_key` is `"data"` or `"recipe"` for the settings that determine every
-    model a run trains (what it learns from, and how it is optimised); a
-    model's key (the model store's) is derived from exactly those, plus the
-    model's architecture, epochs and what teaches it.
-    """
-    return dataclasses.field(default=default, metadata={"help": help, "semantic": semantic, "model_key": model_key})
+METHODS = methods.names()
+STRATEGIES = ranges.OneOf(("auto", "default", "mirrored", "multi_worker", "tpu"))
+TEACHER_CACHE = ranges.OneOf(("auto", "on", "off"))
+VERBOSITY = ranges.OneOf((0, 1, 2), joiner=", ")
+POSITIVE_INTEGER = ranges.Interval(1, integer=True)
 
 
 def _check_arch(where, spec):
     """Raises `UsageError` unless `spec` names an architecture and options it takes."""
+    from kdkeras import models
+
     try:
         models.parse(spec)
     except KeyError:
@@ -51,10 +56,10 @@ def _check_arch(where, spec):
 
 
 @dataclasses.dataclass
-class TrainConfig:
-    """Every setting of a run; the field names are the flag names."""
+class RecipeConfig:
+    """The settings of a run every method shares; the field names are the flag names."""
 
-    method: str = _field("blkd", "KD method: " + ", ".join(METHODS))
+    method: str = _field("blkd", "KD method: " + ", ".join(METHODS), valid=ranges.OneOf(METHODS))
     dataset: str = _field(
         "mnist_sample",
         "mnist_sample (embedded), mnist, cifar10, cifar100 (tensorflow-datasets) or imagefolder:PATH",
@@ -71,62 +76,65 @@ class TrainConfig:
         None, "a trained teacher .keras file; when empty, the teacher is trained first"
     )
     student: str = _field("resnet8", "student architecture, e.g. resnet8 or mobilenet_v3_small:alpha=0.75,input=96")
-    assistants: Tuple[str, ...] = _field((), "takd: assistant architectures, largest first, comma-separated")
-    stages: Tuple[str, ...] = _field((), "gskd: student architectures, smallest first, comma-separated")
-    grow_to_teacher: bool = _field(False, "gskd: add the teacher's architecture as the last stage (a new teacher)")
-    temperature: float = _field(4.0, "softmax temperature T > 0")
-    alpha: float = _field(0.9, "weight of the KD term (the CE term has 1 - alpha)")
-    epochs: int = _field(10, "epochs of every distilled model")
-    teacher_epochs: int = _field(10, "epochs of a teacher trained on labels (for dekd: the most it gets)")
-    defective_teacher_accuracy: Optional[float] = _field(
-        None, "dekd: stop the teacher at the first epoch whose training accuracy reaches this"
+    epochs: int = _field(10, "epochs of every distilled model", valid=POSITIVE_INTEGER)
+    teacher_epochs: int = _field(
+        10, "epochs of a teacher trained on labels (for dekd: the most it gets)", valid=POSITIVE_INTEGER
     )
-    batch_size: int = _field(128, "global batch size", model_key="recipe")
-    optimizer: str = _field("sgd", "one of " + ", ".join(OPTIMIZERS), model_key="recipe")
-    learning_rate: float = _field(0.1, "initial (peak, for onecycle) learning rate", model_key="recipe")
-    momentum: float = _field(0.9, "SGD momentum (Nesterov)", model_key="recipe")
-    weight_decay: float = _field(5e-4, "weight decay coefficient (0 for none)", model_key="recipe")
+    batch_size: int = _field(128, "global batch size", valid=POSITIVE_INTEGER, model_key="recipe")
+    optimizer: str = _field(
+        "sgd", "one of " + ", ".join(ranges.OPTIMIZERS.choices), valid=ranges.OPTIMIZERS, model_key="recipe"
+    )
+    learning_rate: float = _field(
+        0.1, "initial (peak, for onecycle) learning rate", valid=ranges.POSITIVE, model_key="recipe"
+    )
+    momentum: float = _field(0.9, "SGD momentum (Nesterov)", valid=ranges.FRACTION_OPEN, model_key="recipe")
+    weight_decay: float = _field(
+        5e-4, "weight decay coefficient (0 for none)", valid=ranges.NON_NEGATIVE, model_key="recipe"
+    )
     weight_decay_mode: str = _field(
         "decoupled",
         "decoupled (Keras, subtracted from the weights) or l2 (added to the gradient, as torch.optim.SGD)",
+        valid=ranges.WEIGHT_DECAY_MODES,
         model_key="recipe",
     )
     lr_schedule: str = _field(
-        "cosine", "learning-rate schedule over each model's epochs: " + ", ".join(SCHEDULES), model_key="recipe"
+        "cosine",
+        "learning-rate schedule over each model's epochs: " + ", ".join(ranges.SCHEDULES.choices),
+        valid=ranges.SCHEDULES,
+        model_key="recipe",
     )
     warmup_fraction: float = _field(
-        0.15, "onecycle: share of the steps spent warming up from learning_rate/25", model_key="recipe"
+        0.15,
+        "onecycle: share of the steps spent warming up from learning_rate/25",
+        valid=ranges.FRACTION_OPEN,
+        model_key="recipe",
     )
     augment: bool = _field(
         False, "random crop after 4-pixel padding and horizontal flip (CIFAR recipe)", model_key="data"
     )
     seed: int = _field(0, "random seed of weights, shuffling and augmentation", model_key="recipe")
-    validation_fraction: float = _field(0.0, "share of the training split held out for validation", model_key="data")
-    wskd_correction: str = _field("lift", "wskd: soft-label correction, " + " or ".join(CORRECTIONS))
-    wskd_margin: float = _field(1.0, "wskd lift: the true logit is raised to max + margin")
-    wskd_beta: float = _field(0.5, "wskd: weight b of CE in the step-2 loss")
-    wskd_step2_reduction: str = _field(
-        "misclassified", "wskd: average the step-2 loss over the misclassified examples, or over the whole batch"
+    validation_fraction: float = _field(
+        0.0, "share of the training split held out for validation", valid=ranges.FRACTION_OPEN, model_key="data"
     )
-    wskd_second_update: bool = _field(
-        True, "wskd: the second update on the teacher's errors; false: their corrected labels in step 1 instead"
+    strategy: str = _field(
+        "auto", "tf.distribute strategy: " + ", ".join(STRATEGIES.choices), valid=STRATEGIES, semantic=False
     )
-    gskd_gamma: float = _field(0.5, "gskd: weight g of the KL term to the previous stage")
-    tfkd_correct_prob: float = _field(0.9, "tfkd_reg: the virtual teacher's probability of the true class")
-    strategy: str = _field("auto", "tf.distribute strategy: " + ", ".join(STRATEGIES), semantic=False)
     tpu: Optional[str] = _field(None, "TPU address for --strategy=tpu", semantic=False)
     mixed_precision: bool = _field(False, "mixed_float16 on GPU, mixed_bfloat16 on TPU", model_key="recipe")
     jit_compile: bool = _field(False, "compile train steps with XLA (slower for CIFAR ResNets on CPUs)", semantic=False)
     steps_per_execution: int = _field(
         1,
         "training steps per call into TensorFlow (Keras compile); batch callbacks then run every N steps",
+        valid=POSITIVE_INTEGER,
         semantic=False,
     )
     intra_op_threads: int = _field(0, "TensorFlow threads inside one op (0: one per core)", semantic=False)
     inter_op_threads: int = _field(0, "TensorFlow threads running ops side by side (0: one per core)", semantic=False)
     teacher_cache: str = _field(
         "auto",
-        "frozen models' logits from an exact on-disk cache (with or without --augment): " + ", ".join(TEACHER_CACHE),
+        "frozen models' logits from an exact on-disk cache (with or without --augment): "
+        + ", ".join(TEACHER_CACHE.choices),
+        valid=TEACHER_CACHE,
         semantic=False,
     )
     teacher_cache_dir: Optional[str] = _field(
@@ -158,84 +166,47 @@ class TrainConfig:
         "seconds (90s), batches (200) or epoch; a run started again resumes at the backup's batch",
         semantic=False,
     )
-    verbose: int = _field(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch", semantic=False)
+    verbose: int = _field(
+        1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch", valid=VERBOSITY, semantic=False
+    )
 
     def validate(self):
-        """Raises `UsageError` for the first setting that cannot be used."""
-        check(self.method in METHODS, f"--method={self.method}: expected one of {', '.join(METHODS)}")
+        """Raises `UsageError` for the first setting that cannot be used.
+
+        Each field is checked against the `Range` it declares (the same one
+        the code that uses the value checks), worded with its flag; then what
+        the method requires and what only holds across settings.
+        """
+        for field in dataclasses.fields(self):
+            valid, value = valid_range(field), getattr(self, field.name)
+            if valid is not None and value is not None and not valid.contains(value):
+                raise UsageError(f"--{field.name}={value}: expected {valid.describe()}")
+        unit = methods.get(self.method)
         for flag in ("teacher", "student"):
             _check_arch(f"--{flag}={getattr(self, flag)}", getattr(self, flag))
         for flag in ("assistants", "stages"):
             for arch in getattr(self, flag):
                 _check_arch(f"--{flag}: {arch!r}", arch)
-        check(self.temperature > 0, f"--temperature={self.temperature}: expected a value > 0")
-        check(0.0 <= self.alpha <= 1.0, f"--alpha={self.alpha}: expected a value in [0, 1]")
-        check(self.epochs >= 1, f"--epochs={self.epochs}: expected an integer >= 1")
-        check(self.teacher_epochs >= 1, f"--teacher_epochs={self.teacher_epochs}: expected an integer >= 1")
-        check(self.batch_size >= 1, f"--batch_size={self.batch_size}: expected an integer >= 1")
-        check(self.optimizer in OPTIMIZERS, f"--optimizer={self.optimizer}: expected one of {', '.join(OPTIMIZERS)}")
-        check(self.learning_rate > 0, f"--learning_rate={self.learning_rate}: expected a value > 0")
-        check(0.0 <= self.momentum < 1.0, f"--momentum={self.momentum}: expected a value in [0, 1)")
-        check(self.weight_decay >= 0, f"--weight_decay={self.weight_decay}: expected a value >= 0")
+        for requirement in unit.requires:
+            check(getattr(self, requirement.setting), f"--{requirement.setting}: {requirement.message}")
         check(
-            self.weight_decay_mode in WEIGHT_DECAY_MODES,
-            f"--weight_decay_mode={self.weight_decay_mode}: expected one of {', '.join(WEIGHT_DECAY_MODES)}",
+            not self.logit_standardization or "logit_standardization" in unit.setting_names,
+            f"--logit_standardization: {self.method} matches no teacher's logits; expected it off",
         )
-        check(
-            self.lr_schedule in SCHEDULES, f"--lr_schedule={self.lr_schedule}: expected one of {', '.join(SCHEDULES)}"
-        )
-        check(
-            0.0 <= self.warmup_fraction < 1.0, f"--warmup_fraction={self.warmup_fraction}: expected a value in [0, 1)"
-        )
-        check(
-            0.0 <= self.validation_fraction < 1.0,
-            f"--validation_fraction={self.validation_fraction}: expected a value in [0, 1)",
-        )
-        check(
-            self.wskd_correction in CORRECTIONS,
-            f"--wskd_correction={self.wskd_correction}: expected one of {', '.join(CORRECTIONS)}",
-        )
-        check(self.wskd_margin >= 0, f"--wskd_margin={self.wskd_margin}: expected a value >= 0")
-        check(0.0 <= self.wskd_beta <= 1.0, f"--wskd_beta={self.wskd_beta}: expected a value in [0, 1]")
-        check(
-            self.wskd_step2_reduction in STEP2_REDUCTIONS,
-            f"--wskd_step2_reduction={self.wskd_step2_reduction}: expected {' or '.join(STEP2_REDUCTIONS)}",
-        )
-        check(self.gskd_gamma >= 0, f"--gskd_gamma={self.gskd_gamma}: expected a value >= 0")
-        check(
-            0.9 <= self.tfkd_correct_prob < 1.0,
-            f"--tfkd_correct_prob={self.tfkd_correct_prob}: expected a value in [0.9, 1)",
-        )
-        if self.defective_teacher_accuracy is not None:
-            check(
-                0.0 < self.defective_teacher_accuracy < 1.0,
-                f"--defective_teacher_accuracy={self.defective_teacher_accuracy}: expected a fraction in (0, 1)",
-            )
-        check(self.strategy in STRATEGIES, f"--strategy={self.strategy}: expected one of {', '.join(STRATEGIES)}")
-        check(
-            self.teacher_cache in TEACHER_CACHE,
-            f"--teacher_cache={self.teacher_cache}: expected one of {', '.join(TEACHER_CACHE)}",
-        )
-        from kdkeras.pipelines.backup import parse_interval
+        from kdkeras.backup_interval import parse_interval
 
         parse_interval(self.backup_every)
-        check(
-            self.steps_per_execution >= 1, f"--steps_per_execution={self.steps_per_execution}: expected an integer >= 1"
-        )
         check(
             self.intra_op_threads >= 0 and self.inter_op_threads >= 0,
             "--intra_op_threads, --inter_op_threads: expected integers >= 0 (0: TensorFlow's default)",
         )
-        check(self.verbose in (0, 1, 2), f"--verbose={self.verbose}: expected 0, 1 or 2")
-        if self.method == "gskd":
-            check(len(self.stages) >= 1, "--stages: gskd needs at least one stage, e.g. --stages=resnet8,resnet14")
-        if self.method == "takd":
-            check(
-                len(self.assistants) >= 1, "--assistants: takd needs at least one assistant, e.g. --assistants=resnet14"
-            )
         check(bool(self.output_dir), "--output_dir: expected a directory")
+        self._validate_edge()
+        return self
+
+    def _validate_edge(self):
         if self.export:
-            from edge import QUANTIZATIONS
+            from edge.names import QUANTIZATIONS
 
             for mode in self.export:
                 check(
@@ -243,7 +214,7 @@ class TrainConfig:
                     f"--export: {mode!r} is not a mode; expected names from {', '.join(QUANTIZATIONS)}",
                 )
         if self.edge_runtime != ("litert",):
-            from edge import RUNTIMES
+            from edge.names import RUNTIMES
 
             for runtime in self.edge_runtime:
                 check(
@@ -257,7 +228,6 @@ class TrainConfig:
                 value == 0 or ("tflm" in self.edge_runtime and self.export),
                 f"--{flag}: needs --export and --edge_runtime=litert,tflm (the arena is TFLite Micro's figure)",
             )
-        return self
 
     def as_dict(self):
         """The settings as JSON-ready values."""
@@ -267,6 +237,16 @@ class TrainConfig:
         """The settings that change what is trained: a run directory holds one set of them."""
         return {k: v for k, v in self.as_dict().items() if k in SEMANTIC}
 
+
+TrainConfig = dataclasses.make_dataclass(
+    "TrainConfig",
+    [(f.name, f.type, dataclasses.field(default=f.default, metadata=f.metadata)) for f in methods.setting_fields()],
+    bases=(RecipeConfig,),
+    namespace={
+        "__doc__": "Every setting of a run: the recipe's, then each method unit's; field names are flag names.",
+        "__module__": __name__,
+    },
+)
 
 SEMANTIC = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["semantic"])
 NOT_SEMANTIC = tuple(f.name for f in dataclasses.fields(TrainConfig) if not f.metadata["semantic"])

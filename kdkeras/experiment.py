@@ -121,13 +121,14 @@ def train(config):
 
 
 def _train_claimed(config, strategy, splits, chief, start):
-    from kdkeras.pipelines import Run, registry
+    from kdkeras import methods
+    from kdkeras.pipelines import Run
 
     os.makedirs(config.output_dir, exist_ok=True)
     if chief:
         check_settings(config.output_dir, by_content(config.semantic_dict()))
     run = Run(config, splits, strategy, chief=chief)
-    roles = registry.get(config.method).pipeline(run)
+    roles = methods.get(config.method).pipeline(run)
     run.write_models_csv()
     payload = results_payload(config, run, roles, splits.info, time.perf_counter() - start)
     if config.export and chief:

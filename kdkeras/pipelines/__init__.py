@@ -1,8 +1,8 @@
-"""Pipelines that train several models in turn: one function per KD method, registered by name."""
+"""Pipelines that train several models in turn: the `Run` every method unit's pipeline drives."""
 
-from kdkeras.pipelines import methods, registry
+from kdkeras.methods import names
 from kdkeras.pipelines.run import Run, accuracy
 
-METHODS = registry.names()
+METHODS = names()
 
-__all__ = ["METHODS", "Run", "accuracy", "methods", "registry"]
+__all__ = ["METHODS", "Run", "accuracy"]

@@ -1,0 +1,14 @@
+"""Reversed KD (Yuan et al. 2020): the small model, trained first, teaches the large one."""
+
+from kdkeras.methods.unit import LOGIT_MATCHING, Method
+
+
+def pipeline(run):
+    """Reversed KD: the small model, trained first, teaches the large one."""
+    from kdkeras.pipelines.links import blkd_link, teacher_of
+
+    blkd_link(run, "student", run.config.teacher, teacher_of(run))
+    return {"teacher": "teacher", "student": "student"}
+
+
+METHOD = Method("rekd", pipeline, teacher="student_copy", uses=LOGIT_MATCHING, knobs=("temperature", "alpha"))

@@ -1,0 +1,14 @@
+"""Teacher-free KD, self (Yuan et al. 2020): a trained copy of the student's architecture teaches it."""
+
+from kdkeras.methods.unit import LOGIT_MATCHING, Method
+
+
+def pipeline(run):
+    """Teacher-free KD (self): a trained copy of the student's architecture teaches it."""
+    from kdkeras.pipelines.links import blkd_link, teacher_of
+
+    blkd_link(run, "student", run.config.student, teacher_of(run))
+    return {"teacher": "teacher", "student": "student"}
+
+
+METHOD = Method("tfkd_self", pipeline, teacher="student_copy", uses=LOGIT_MATCHING, knobs=("temperature", "alpha"))

@@ -1,0 +1,84 @@
+"""Wise Student KD (this project): baseline KD plus a second, masked update on the teacher's errors."""
+
+import dataclasses
+
+from kdkeras import ranges
+from kdkeras.methods.unit import LOGIT_MATCHING, Method
+from kdkeras.settings import Tune, setting
+
+CORRECTION = ranges.OneOf(("lift", "swap"))
+STEP2_REDUCTION = ranges.OneOf(("misclassified", "batch"), joiner=" or ")
+STEP2_FORWARD = ranges.OneOf(("misclassified", "batch"), joiner=" or ")
+STEP2_REGULARIZATION = ranges.OneOf(("once", "twice"), joiner=" or ")
+
+
+@dataclasses.dataclass
+class Settings:
+    wskd_correction: str = setting(
+        "lift", "wskd: soft-label correction, lift or swap", valid=CORRECTION, tune=Tune(choices=CORRECTION.choices)
+    )
+    wskd_margin: float = setting(
+        1.0,
+        "wskd lift: the true logit is raised to max + margin",
+        valid=ranges.NON_NEGATIVE,
+        tune=Tune(0.0, 5.0, only_if=("wskd_correction", "lift")),
+    )
+    wskd_beta: float = setting(
+        0.5, "wskd: weight b of CE in the step-2 loss", valid=ranges.PROBABILITY, tune=Tune(0.0, 1.0)
+    )
+    wskd_step2_reduction: str = setting(
+        "misclassified",
+        "wskd: average the step-2 loss over the misclassified examples, or over the whole batch",
+        valid=STEP2_REDUCTION,
+    )
+    wskd_step2_forward: str = setting(
+        "misclassified",
+        "wskd: step 2 forwards and backpropagates only the teacher's errors (batch norm with its moving "
+        "statistics), or the whole batch with the loss masked",
+        valid=STEP2_FORWARD,
+    )
+    wskd_step2_regularization: str = setting(
+        "once",
+        "wskd: weight decay and batch norm's moving statistics act once per batch (in step 1), or twice "
+        "(also in step 2, the behaviour of the first CIFAR-10 study)",
+        valid=STEP2_REGULARIZATION,
+    )
+    wskd_second_update: bool = setting(
+        True, "wskd: the second update on the teacher's errors; false: their corrected labels in step 1 instead"
+    )
+
+
+def pipeline(run):
+    """Wise Student KD: BLKD plus a second, masked update on the teacher's errors."""
+    from kdkeras.distillers import WiseStudentDistiller
+    from kdkeras.pipelines.links import frozen, logit_matching, teacher_of
+
+    config = run.config
+    teacher = teacher_of(run)
+
+    def make(student):
+        return WiseStudentDistiller(
+            student,
+            teacher,
+            beta=config.wskd_beta,
+            correction=config.wskd_correction,
+            margin=config.wskd_margin,
+            step2_reduction=config.wskd_step2_reduction,
+            step2_forward=config.wskd_step2_forward,
+            step2_regularization=config.wskd_step2_regularization,
+            second_update=config.wskd_second_update,
+            **logit_matching(config),
+        )
+
+    run.distill("student", config.student, make, config.epochs, ["teacher"], frozen(teacher))
+    return {"teacher": "teacher", "student": "student"}
+
+
+METHOD = Method(
+    "wskd",
+    pipeline,
+    teacher="trained",
+    settings=Settings,
+    uses=LOGIT_MATCHING,
+    knobs=("temperature", "alpha", "wskd_correction", "wskd_margin", "wskd_beta"),
+)

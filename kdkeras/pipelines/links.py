@@ -1,0 +1,69 @@
+"""The pieces method pipelines are made of: who teaches, a baseline-KD link, the frozen models to cache.
+
+Each method unit (`kdkeras.methods`) writes its pipeline from these and the
+`Run` calls (`train_plain`, `distill`), so what several methods share is
+written once.
+"""
+
+from kdkeras import methods, models
+from kdkeras.distillers import Distiller
+from kdkeras.distillers.distiller import TEACHER_LOGITS
+from kdkeras.distillers.growing_student_distiller import PREVIOUS_LOGITS
+from kdkeras.errors import UsageError
+
+__all__ = ["teacher_of", "frozen", "blkd_distiller", "blkd_link", "check_growing", "logit_matching"]
+
+
+def logit_matching(config):
+    """The shared logit-matching settings as distiller keyword arguments."""
+    return dict(temperature=config.temperature, alpha=config.alpha, logit_standardization=config.logit_standardization)
+
+
+def frozen(teacher, previous=None):
+    """The frozen models whose logits a distiller may take from a cache."""
+    found = {TEACHER_LOGITS: teacher}
+    if previous is not None:
+        found[PREVIOUS_LOGITS] = previous
+    return found
+
+
+def teacher_of(run):
+    """The fixed model that teaches the method's first distilled model (`Method.teacher`), or None.
+
+    Trained (or loaded, when finished or given as `--teacher_checkpoint`)
+    as the role `teacher`.
+    """
+    config = run.config
+    kind = methods.get(config.method).teacher
+    if kind == "trained" or (kind == "defective" and config.teacher_checkpoint):
+        return run.teacher()
+    if kind == "defective":
+        return run.train_plain(
+            "teacher", config.teacher, config.teacher_epochs, stop_at_accuracy=config.defective_teacher_accuracy
+        )
+    if kind == "student_copy":
+        return run.train_plain("teacher", config.student, config.teacher_epochs)
+    return None
+
+
+def blkd_distiller(run, teacher):
+    """`make_distiller` for baseline KD from `teacher`."""
+    settings = logit_matching(run.config)
+    return lambda student: Distiller(student, teacher, **settings)
+
+
+def blkd_link(run, role, arch, teacher, teacher_role="teacher"):
+    """Trains `arch` as `role` by baseline KD from the fixed `teacher`."""
+    return run.distill(role, arch, blkd_distiller(run, teacher), run.config.epochs, [teacher_role], frozen(teacher))
+
+
+def check_growing(run, stages):
+    """Raises `UsageError` unless `stages` grow strictly in parameter count."""
+    info = run.splits.info
+    sizes = [models.count_params(models.get(a, info.input_shape, info.num_classes)) for a in stages]
+    for (small, small_size), (large, large_size) in zip(zip(stages, sizes), zip(stages[1:], sizes[1:])):
+        if large_size <= small_size:
+            raise UsageError(
+                f"--stages={','.join(stages)}: stages must grow in size, smallest first, "
+                f"but {large} ({large_size} parameters) follows {small} ({small_size})"
+            )
