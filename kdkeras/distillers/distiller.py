@@ -97,6 +97,11 @@ class Distiller(keras.Model):
             or, if it ends in a softmax, probabilities (their log is used).
         temperature: softmax temperature `T > 0`.
         alpha: weight of the KD term, in `[0, 1]`.
+        logit_standardization: z-score each example's teacher and student
+            logits before the temperature softmax of the KD term (Sun et al.
+            2024, `kdkeras.losses.standardize_logits`); the CE term keeps the
+            raw logits. Refused with Tf-KD's `VirtualTeacher`, which has no
+            network logits to standardize.
         name: model name.
 
     Example:
@@ -113,16 +118,27 @@ class Distiller(keras.Model):
 
     Reference:
         Hinton, Vinyals and Dean, "Distilling the Knowledge in a Neural
-        Network", 2015, arXiv 1503.02531.
+        Network", 2015, arXiv 1503.02531. Logit standardization: Sun et al.,
+        "Logit Standardization in Knowledge Distillation", CVPR 2024,
+        arXiv 2403.01427.
     """
 
     FROZEN_MODEL_ARGUMENTS = ("teacher",)
 
-    def __init__(self, student, teacher, temperature=4.0, alpha=0.9, name="distiller", **kwargs):
+    def __init__(
+        self, student, teacher, temperature=4.0, alpha=0.9, logit_standardization=False, name="distiller", **kwargs
+    ):
+        from kdkeras.distillers.virtual_teacher import VirtualTeacher
+
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        if logit_standardization and isinstance(teacher, VirtualTeacher):
+            raise ValueError(
+                "logit_standardization z-scores a teacher network's logits; Tf-KD's virtual teacher has none "
+                "(leave logit_standardization False)"
+            )
         check_student(student)
         check_frozen_model(teacher, student, "teacher")
         if models.gives_probabilities(teacher):
@@ -133,6 +149,7 @@ class Distiller(keras.Model):
         self.teacher.trainable = False
         self.temperature = float(temperature)
         self.alpha = float(alpha)
+        self.logit_standardization = bool(logit_standardization)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
@@ -180,7 +197,9 @@ class Distiller(keras.Model):
 
         `count` is the global batch size, for any extra mean to track.
         """
-        return losses.kd_loss_per_example(labels, student_logits, teacher_logits, self.temperature, self.alpha)
+        return losses.kd_loss_per_example(
+            labels, student_logits, teacher_logits, self.temperature, self.alpha, self.logit_standardization
+        )
 
     def local_counts(self, labels, teacher_logits):
         """This replica's example counts that the step needs summed over replicas.
@@ -256,6 +275,7 @@ class Distiller(keras.Model):
             "student": keras.saving.serialize_keras_object(self.student),
             "temperature": self.temperature,
             "alpha": self.alpha,
+            "logit_standardization": self.logit_standardization,
         }
         for key in self.FROZEN_MODEL_ARGUMENTS:
             config[key] = keras.saving.serialize_keras_object(getattr(self, key))

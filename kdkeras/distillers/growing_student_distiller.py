@@ -31,6 +31,8 @@ class GrowingStudentDistiller(Distiller):
         temperature: softmax temperature `T > 0`.
         alpha: weight of the KD term to the teacher, in `[0, 1]`.
         gamma: weight of the KD term to the previous stage, `>= 0`.
+        logit_standardization: z-score the logits of both KD terms (see
+            `Distiller`).
         name: model name.
 
     Example:
@@ -62,12 +64,21 @@ class GrowingStudentDistiller(Distiller):
         temperature=4.0,
         alpha=0.9,
         gamma=0.5,
+        logit_standardization=False,
         name="growing_student_distiller",
         **kwargs,
     ):
         if gamma < 0:
             raise ValueError(f"gamma must be >= 0, got {gamma}")
-        super().__init__(student, teacher, temperature=temperature, alpha=alpha, name=name, **kwargs)
+        super().__init__(
+            student,
+            teacher,
+            temperature=temperature,
+            alpha=alpha,
+            logit_standardization=logit_standardization,
+            name=name,
+            **kwargs,
+        )
         check_frozen_model(previous_student, student, "previous_student")
         self.previous_student = previous_student
         self.previous_student.trainable = False
@@ -83,7 +94,14 @@ class GrowingStudentDistiller(Distiller):
     def student_loss_terms(self, labels, student_logits, teacher_logits, cached, images, count):
         previous = tf.stop_gradient(self.previous_logits(images, cached))
         total, ce, kd, kd_previous = losses.growing_student_loss_per_example(
-            labels, student_logits, teacher_logits, previous, self.temperature, self.alpha, self.gamma
+            labels,
+            student_logits,
+            teacher_logits,
+            previous,
+            self.temperature,
+            self.alpha,
+            self.gamma,
+            self.logit_standardization,
         )
         self.previous_loss_tracker.update_state(losses.unscaled(losses.global_mean(kd_previous, count=count)))
         return total, ce, kd
