@@ -9,7 +9,7 @@ the units. Importing this package imports no TensorFlow.
 import dataclasses
 
 from kdkeras.errors import UsageError
-from kdkeras.methods import blkd, dekd, gskd, nokd, rekd, takd, tfkd_reg, tfkd_self, wskd
+from kdkeras.methods import blkd, dekd, dist, dkd, fitnets, gskd, nokd, rekd, takd, tfkd_reg, tfkd_self, wskd
 from kdkeras.methods.unit import (
     LOGIT_MATCHING,
     TEACHER_KINDS,
@@ -49,6 +49,9 @@ UNITS = {
         tfkd_reg.METHOD,
         wskd.METHOD,
         gskd.METHOD,
+        dkd.METHOD,
+        dist.METHOD,
+        fitnets.METHOD,
     )
 }
 
