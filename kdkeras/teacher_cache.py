@@ -7,9 +7,10 @@ one row per (view, example): `views x num_train x num_classes` float32 logits
 in a `.npy` file, memory-mapped, with a JSON header beside it.
 
 Design: a view is a pure function of (seed, epoch, example index)
-(`kdkeras.data.datasets.view_of`), and the cache stores the `epochs` views a
-run of that seed will use (design "b"), not all 162 crops and flips of every
-image (design "a"). Why, for the research study (ResNet26 teacher, 20
+(`Splits.augmentation.view_of`: CIFAR's crops and flips, or the small shifts
+of digits), and the cache stores the `epochs` views a run of that seed will
+use (design "b"), not all 162 crops and flips (CIFAR) of every image (design
+"a"). Why, for the research study (ResNet26 teacher, 20
 epochs, CIFAR-10/100, 3 seeds, ~10 runs; `tools/compare.py` trains one
 teacher per seed):
 
@@ -30,7 +31,8 @@ Without augmentation there is one view (the image itself) and the cache has
 one row per example, keyed without seed and epochs.
 
 The key is what determines the table: a SHA-256 of the frozen model's
-weights, of the training pixels and labels (in order), the augmentation and,
+weights, of the training pixels and labels (in order), the augmentation (its
+views and how they are drawn, `Augmentation.name`) and,
 with augmentation, the seed. The header records the key, the shape and a
 SHA-256 of the `.npy` file; a cache whose header, size, shape or checksum
 does not match is refilled, with one line saying why. A cache with more
@@ -48,11 +50,10 @@ import numpy as np
 import tensorflow as tf
 
 from kdkeras import io, models
-from kdkeras.data.datasets import PAD, PARALLEL_CALLS, crop_flip, fixed_pipeline, view_of
+from kdkeras.data.datasets import PARALLEL_CALLS, fixed_pipeline
 from kdkeras.errors import TrainingError
 
 FORMAT = 1
-AUGMENTATION = f"pad{PAD}-crop-flip, view_of v1"
 DTYPE = np.float32
 
 
@@ -87,7 +88,7 @@ def cache_key(model, splits):
         "num_train": int(info.num_train),
         "num_classes": int(info.num_classes),
         "data_sha256": data_digest(splits),
-        "augmentation": AUGMENTATION if splits.augment else "none",
+        "augmentation": splits.augmentation.name if splits.augment else "none",
         "seed": int(splits.seed) if splits.augment else None,
     }
 
@@ -207,7 +208,7 @@ def _fill(model, splits, views, npy_path, header_path, key, batch_size, verbose=
     # The model's logits for the view as the distiller computes them:
     # resized to its input, a softmax output as log-probabilities.
     forward = tf.function(lambda x: tf.cast(models.logits(model, x), tf.float32), reduce_retracing=True)
-    seed = splits.seed
+    seed, augmentation = splits.seed, splits.augmentation
 
     steps = -(-info.num_train // batch_size)
     progress = keras.utils.Progbar(views * steps, unit_name="batch") if verbose == 1 else None
@@ -221,7 +222,7 @@ def _fill(model, splits, views, npy_path, header_path, key, batch_size, verbose=
             def cut(index, example, view=view):
                 images = example[0]
                 if splits.augment:
-                    images = crop_flip(images, view_of(seed, view, index))
+                    images = augmentation.apply(images, augmentation.view_of(seed, view, index))
                 return images, index
 
             batches = splits.train_examples.enumerate().map(cut, num_parallel_calls=PARALLEL_CALLS)

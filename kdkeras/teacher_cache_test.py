@@ -7,43 +7,48 @@ import pytest
 import tensorflow as tf
 
 from kdkeras import teacher_cache
-from kdkeras.data.datasets import NUM_VIEWS, DatasetInfo, Splits, crop_flip, view_of
+from kdkeras.data import CROP_FLIP, SHIFT, augmentation_for, mnist_sample
+from kdkeras.data.datasets import DatasetInfo, Splits
 
 NUM_TRAIN, SIDE, CLASSES = 40, 8, 5
 
 
-def make_splits(augment=True, seed=7, pixels_seed=0):
+def make_splits(augment=True, seed=7, pixels_seed=0, augmentation=CROP_FLIP):
     rng = np.random.default_rng(pixels_seed)
     x = rng.uniform(0, 255, (NUM_TRAIN, SIDE, SIDE, 3)).astype("float32")
     y = rng.integers(0, CLASSES, NUM_TRAIN).astype("int64")
-    info = DatasetInfo("synthetic", (SIDE, SIDE, 3), CLASSES, NUM_TRAIN, 0)
-    examples = tf.data.Dataset.from_tensor_slices((x, y))
+    return splits_of(x, y, augment, seed, augmentation), x
+
+
+def splits_of(x, y, augment, seed, augmentation, name="synthetic"):
+    info = DatasetInfo(name, x.shape[1:], CLASSES, len(y), 0)
     return Splits(
         train=None,
         test=None,
         info=info,
-        train_examples=examples,
+        train_examples=tf.data.Dataset.from_tensor_slices((x, y)),
         batch_size=16,
         augment=augment,
+        augmentation=augmentation,
         seed=seed,
-        shuffle_buffer=NUM_TRAIN,
-    ), x
+        shuffle_buffer=len(y),
+    )
 
 
-def make_model(seed=1):
+def make_model(seed=1, shape=(SIDE, SIDE, 3)):
     keras.utils.set_random_seed(seed)
-    inputs = keras.Input((SIDE, SIDE, 3))
+    inputs = keras.Input(shape)
     hidden = keras.layers.Conv2D(4, 3, activation="relu")(keras.layers.Rescaling(1 / 255)(inputs))
     return keras.Model(inputs, keras.layers.Dense(CLASSES)(keras.layers.Flatten()(hidden)))
 
 
-def numpy_view(image, view):
-    """The view computed independently of `crop_flip`: pad, cut, flip."""
-    side = 9
-    dy, dx, flip = view // (2 * side), (view // 2) % side, view % 2
-    padded = np.pad(image, [(4, 4), (4, 4), (0, 0)])
+def numpy_view(image, view, pad=4, flip=True):
+    """The view computed independently of `Augmentation.apply`: pad, cut, mirror."""
+    side, flips = 2 * pad + 1, 2 if flip else 1
+    dy, dx, mirrored = view // (flips * side), (view // flips) % side, view % flips
+    padded = np.pad(image, [(pad, pad), (pad, pad), (0, 0)])
     crop = padded[dy : dy + image.shape[0], dx : dx + image.shape[1]]
-    return crop[:, ::-1] if flip else crop
+    return crop[:, ::-1] if mirrored else crop
 
 
 def epochs_of_batches(splits, cached, epochs):
@@ -52,39 +57,47 @@ def epochs_of_batches(splits, cached, epochs):
         yield epoch, list(splits.epoch_batches(epoch, cached))
 
 
-def test_cached_logits_are_the_models_output_for_the_very_pixels_seen(tmp_path):
-    splits, x = make_splits()
-    model = make_model()
-    cache = teacher_cache.open_or_fill(model, splits, 3, str(tmp_path), batch_size=16)
-    assert cache.filled and cache.table.shape == (3, NUM_TRAIN, CLASSES) and cache.table.dtype == np.float32
+def check_cached_logits_are_the_models_output_for_the_very_pixels_seen(splits, x, model, directory, epochs=3):
+    """Every batch of `epochs` epochs: the cached logits against a forward pass on the batch's pixels, and
+    those pixels against the views of the original images computed independently (numpy)."""
+    augmentation = splits.augmentation
+    cache = teacher_cache.open_or_fill(model, splits, epochs, directory, batch_size=16)
+    assert cache.filled and cache.table.shape == (epochs, len(x), CLASSES) and cache.table.dtype == np.float32
     worst, views_by_epoch = 0.0, []
-    for epoch, batches in epochs_of_batches(splits, {"teacher_logits": cache.table}, 3):
+    for epoch, batches in epochs_of_batches(splits, {"teacher_logits": cache.table}, epochs):
         seen = []
         for inputs, _ in batches:
             direct = model(inputs["images"], training=False).numpy()
             worst = max(worst, float(np.max(np.abs(inputs["teacher_logits"].numpy() - direct))))
             seen.append(inputs["images"].numpy())
         seen = np.concatenate(seen)
+        views = [int(augmentation.view_of(splits.seed, epoch, i)) for i in range(len(x))]
         # Every example once per epoch, as the independently computed view of it.
-        expected = {numpy_view(x[i], int(view_of(splits.seed, epoch, i))).tobytes() for i in range(NUM_TRAIN)}
+        expected = {numpy_view(x[i], views[i], augmentation.pad, augmentation.flip).tobytes() for i in range(len(x))}
         assert {image.tobytes() for image in seen} == expected
-        views_by_epoch.append([int(view_of(splits.seed, epoch, i)) for i in range(NUM_TRAIN)])
+        views_by_epoch.append(views)
     print(f"max |cached - forward pass| = {worst:.3g}")
     assert worst <= 1e-5  # float32 storage: only batched-kernel rounding differs
     assert views_by_epoch[0] != views_by_epoch[1] != views_by_epoch[2]
+    return cache
 
 
-def test_views_are_uniform_over_the_162_crops_and_flips():
-    assert NUM_VIEWS == 162
-    draw = tf.function(
-        lambda: tf.map_fn(lambda i: view_of(3, 0, i), tf.range(16200, dtype=tf.int64), fn_output_signature=tf.int32)
-    )
-    views = draw().numpy()
-    counts = np.bincount(views, minlength=NUM_VIEWS)
-    assert counts.min() > 50 and counts.max() < 150  # 100 expected each
-    image = np.arange(8 * 8 * 3, dtype="float32").reshape(8, 8, 3)
-    for view in (0, 1, 17, 80, 161):
-        np.testing.assert_array_equal(crop_flip(tf.constant(image), tf.constant(view)).numpy(), numpy_view(image, view))
+def test_cached_logits_are_the_models_output_for_the_very_pixels_seen(tmp_path):
+    splits, x = make_splits()
+    check_cached_logits_are_the_models_output_for_the_very_pixels_seen(splits, x, make_model(), str(tmp_path))
+
+
+def test_with_the_mnist_shift_the_cached_logits_are_the_teachers_on_the_shifted_digit_seen(tmp_path):
+    """Digits are shifted, never mirrored: the cache follows the augmentation the dataset uses."""
+    (x, y), _ = mnist_sample.load_arrays()
+    x, y = x[:48].astype("float32"), y[:48] % CLASSES
+    splits = splits_of(x, y, True, 7, augmentation_for("mnist"), name="mnist")
+    assert splits.augmentation is SHIFT
+    model = make_model(shape=(28, 28, 1))
+    cache = check_cached_logits_are_the_models_output_for_the_very_pixels_seen(splits, x, model, str(tmp_path))
+    # Views of the crop-and-flip recipe would give other logits, so the two never share a cache.
+    cifar_views = splits_of(x, y, True, 7, CROP_FLIP, name="mnist")
+    assert teacher_cache.cache_key(model, cifar_views) != cache.key
 
 
 def test_a_second_run_reuses_the_cache_and_more_epochs_refill_it(tmp_path, capsys):

@@ -1,4 +1,18 @@
 """Datasets as `tf.data` pipelines of raw pixels, by name."""
 
+from kdkeras.data.augmentation import CROP_FLIP, SHIFT, Augmentation
+from kdkeras.data.datasets import NAMES, DatasetInfo, Splits, augmentation_for, load, training_batches
 from kdkeras.errors import DatasetError
-from kdkeras.data.datasets import NAMES, DatasetInfo, Splits, augment_cifar, load, training_batches
+
+__all__ = [
+    "CROP_FLIP",
+    "NAMES",
+    "SHIFT",
+    "Augmentation",
+    "DatasetError",
+    "DatasetInfo",
+    "Splits",
+    "augmentation_for",
+    "load",
+    "training_batches",
+]

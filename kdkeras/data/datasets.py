@@ -6,7 +6,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kdkeras.data import mnist_sample
+from kdkeras.data import mnist_files, mnist_sample
+from kdkeras.data.augmentation import CROP_FLIP, SHIFT
 from kdkeras.errors import DatasetError
 
 # Per-channel (mean, std) on the 0-1 scale, used as each model's first layer.
@@ -61,6 +62,7 @@ class Splits:
     train_examples: tf.data.Dataset = None
     batch_size: int = 128
     augment: bool = False
+    augmentation: object = CROP_FLIP  # the views `augment` makes (`augmentation_for(name)`)
     seed: int = 0
     shuffle_buffer: int = 10_000
     autotune: bool = False  # tf.data autotuning of `epoch_batches` (see `fixed_pipeline`)
@@ -69,7 +71,8 @@ class Splits:
         """The training batches of (0-based) `epoch`: what every run trains on.
 
         The epoch's order depends on the seed and the epoch alone, and with
-        augmentation example `i`'s view is `view_of(seed, epoch, i)`, so the
+        augmentation example `i`'s view is
+        `self.augmentation.view_of(seed, epoch, i)`, so the
         batches do not depend on what ran before in the process: a run
         resumed at batch `skip_batches` goes on with the very batches an
         uninterrupted one would see, and a teacher cache holds the logits of
@@ -85,15 +88,17 @@ class Splits:
         """
         view = epoch if self.augment else 0
         rows = {name: tf.constant(np.asarray(table[view], dtype=np.float32)) for name, table in (cached or {}).items()}
-        augment, seed, names = self.augment, self.seed, sorted(rows)
+        augment, augmentation, seed, names = self.augment, self.augmentation, self.seed, sorted(rows)
         epoch_seed = seed * 1_000_003 + epoch
-        order = self.train_examples.enumerate().shuffle(self.shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+        order = self.train_examples.enumerate().shuffle(
+            self.shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=False
+        )
         order = order.skip(skip_batches * self.batch_size)
 
         def cut(index, example):
             images, label = example
             if augment:
-                images = crop_flip(images, view_of(seed, epoch, index))
+                images = augmentation.apply(images, augmentation.view_of(seed, epoch, index))
             return images, label, index
 
         def attach(images, labels, indices):
@@ -117,6 +122,11 @@ def _load_mnist_sample():
     return _from_arrays(x_train, y_train), _from_arrays(x_test, y_test), len(y_train), len(y_test), 10
 
 
+def _load_mnist_files(folder):
+    (x_train, y_train), (x_test, y_test) = mnist_files.load_arrays(folder)
+    return _from_arrays(x_train, y_train), _from_arrays(x_test, y_test), len(y_train), len(y_test), 10
+
+
 def _load_tfds(name, data_dir):
     import tensorflow_datasets as tfds
 
@@ -125,11 +135,18 @@ def _load_tfds(name, data_dir):
             name, split=["train", "test"], as_supervised=True, with_info=True, data_dir=data_dir
         )
     except Exception as error:  # tfds raises many kinds for a missing download
+        idx_files = " or the four official IDX files (train-images-idx3-ubyte.gz, ...)" if name == "mnist" else ""
         raise DatasetError(
             f"tensorflow-datasets could not load {name!r} ({type(error).__name__}); "
-            "it needs the network or a prepared data_dir / TFDS_DATA_DIR"
+            f"it needs the network or a data_dir / TFDS_DATA_DIR holding the prepared dataset{idx_files}"
         ) from None
-    return train, test, _num_examples(info, "train", train), _num_examples(info, "test", test), info.features["label"].num_classes
+    return (
+        train,
+        test,
+        _num_examples(info, "train", train),
+        _num_examples(info, "test", test),
+        info.features["label"].num_classes,
+    )
 
 
 def _num_examples(info, split, dataset):
@@ -195,48 +212,20 @@ def _check_every_image(train, test, name, input_shape):
     except tf.errors.InvalidArgumentError as error:
         text = str(error).splitlines()[0] if str(error) else type(error).__name__
         if "shape" in text.lower():
-            reason = f"images of different sizes (the first is {'x'.join(map(str, input_shape))}; every image must match)"
+            reason = (
+                f"images of different sizes (the first is {'x'.join(map(str, input_shape))}; every image must match)"
+            )
         else:
             reason = "a file that is not a readable image"
         raise DatasetError(f"dataset {name!r}: {reason}: {text[:200]}") from None
 
 
-PAD = 4
-# (2 PAD + 1)^2 crop offsets times 2 flips: every view the recipe can make of an image.
-NUM_VIEWS = (2 * PAD + 1) ** 2 * 2
 IMAGES = "images"
 
 
-def view_of(seed, epoch, index):
-    """The view (in `[0, NUM_VIEWS)`) example `index` gets in `epoch`: a pure function.
-
-    Uniform over the crop offsets and flips, as `augment_cifar`'s draws
-    are; stateless, so a teacher cache can make the same view later.
-    """
-    key = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64) * (1 << 32) + tf.cast(index, tf.int64)])
-    return tf.random.stateless_uniform([], key, minval=0, maxval=NUM_VIEWS, dtype=tf.int32)
-
-
-def crop_flip(image, view):
-    """The `view`-th 4-pixel-padded crop of `image`, flipped left-right when `view` is odd."""
-    height, width, channels = image.shape
-    side = 2 * PAD + 1
-    dy, dx, flip = view // (2 * side), (view // 2) % side, view % 2
-    padded = tf.pad(image, [[PAD, PAD], [PAD, PAD], [0, 0]])
-    crop = tf.slice(padded, tf.stack([dy, dx, 0]), [height, width, channels])
-    return tf.cond(flip > 0, lambda: tf.reverse(crop, axis=[1]), lambda: crop)
-
-
-def augment_cifar(image, label):
-    """Random crop after 4-pixel zero padding, and a random horizontal flip.
-
-    Stateful draws, for `Splits.train`; training runs use `view_of` and
-    `crop_flip`, which draw from the same distribution.
-    """
-    height, width, channels = image.shape
-    padded = tf.pad(image, [[4, 4], [4, 4], [0, 0]])
-    image = tf.image.random_crop(padded, [height, width, channels])
-    return tf.image.random_flip_left_right(image), label
+def augmentation_for(name):
+    """The views `--augment` makes of dataset `name`'s images: a small shift for digits, crop and flip otherwise."""
+    return SHIFT if name in ("mnist", "mnist_sample") else CROP_FLIP
 
 
 def load(
@@ -255,19 +244,29 @@ def load(
             `cifar100` (tensorflow-datasets), or `imagefolder:PATH` with
             `PATH/train/<class>/*` and `PATH/test/<class>/*` images.
         batch_size: global batch size.
-        augment: random crop after 4-pixel padding and horizontal flip on the
-            training split (the CIFAR recipe; leave it off for digits).
-        data_dir: where tensorflow-datasets keeps prepared data.
+        augment: random views of the training images: up to 2 pixels of
+            shift for digits (`mnist`, `mnist_sample`), a 4-pixel-padded crop
+            and a horizontal flip for the rest (`augmentation_for`).
+        data_dir: where tensorflow-datasets keeps prepared data; for
+            `mnist`, it may instead hold the four official IDX files
+            (itself or its `downloads/manual/` folder), read offline after
+            their checksums are checked.
         validation_fraction: the share of the training split held out,
             deterministically by `seed`, as `validation` (for tuning).
         seed: seed of the split, the shuffling and the augmentation.
         shuffle_buffer: size of the shuffle buffer of the training split.
 
     Raises:
-        DatasetError: unknown name, missing download, unusable folder.
+        DatasetError: unknown name, missing download, unusable folder,
+            missing or altered MNIST file.
     """
+    source = ""
     if name == "mnist_sample":
         train, test, num_train, num_test, num_classes = _load_mnist_sample()
+        source = " (the embedded sample of the MNIST test digits)"
+    elif name == "mnist" and (folder := mnist_files.find(data_dir)):
+        train, test, num_train, num_test, num_classes = _load_mnist_files(folder)
+        source = f" (the official IDX files in {folder}, checksums checked)"
     elif name in TFDS_NAMES:
         train, test, num_train, num_test, num_classes = _load_tfds(name, data_dir)
     elif name.startswith("imagefolder:") and len(name) > len("imagefolder:"):
@@ -309,7 +308,10 @@ def load(
         validation = fixed_pipeline(validation.batch(batch_size))
 
     examples = train
-    train = training_batches(examples, batch_size, augment, seed, min(shuffle_buffer, num_train))
+    augmentation = augmentation_for(name)
+    train = training_batches(
+        examples, batch_size, augmentation if augment else None, seed, min(shuffle_buffer, num_train)
+    )
     test = fixed_pipeline(test.batch(batch_size))
     base_name = name.split(":", 1)[0]
     info = DatasetInfo(
@@ -321,17 +323,30 @@ def load(
         num_validation=num_validation,
         normalization=NORMALIZATION.get(base_name),
     )
-    return Splits(train=train, test=test, info=info, validation=validation, train_examples=examples, batch_size=batch_size, augment=augment, seed=seed, shuffle_buffer=min(shuffle_buffer, num_train))
+    held_out = f" ({num_validation} more held out for validation)" if num_validation else ""
+    print(f"[kdkeras] dataset {name}: {num_train} training and {num_test} test images{held_out}{source}", flush=True)
+    return Splits(
+        train=train,
+        test=test,
+        info=info,
+        validation=validation,
+        train_examples=examples,
+        batch_size=batch_size,
+        augment=augment,
+        augmentation=augmentation,
+        seed=seed,
+        shuffle_buffer=min(shuffle_buffer, num_train),
+    )
 
 
-def training_batches(examples, batch_size, augment, seed, shuffle_buffer):
-    """Shuffles, optionally augments, and batches training `(x, y)` examples.
+def training_batches(examples, batch_size, augmentation, seed, shuffle_buffer):
+    """Shuffles, augments by stateful draws of `augmentation` (None: not at all), and batches `(x, y)` examples.
 
-    `x` may be the pixels or a dict holding them under `"images"` beside
-    cached logits; the shuffle order depends on `seed` alone, so examples
-    carrying cached logits are visited in the same order as bare ones.
+    The shuffle order depends on `seed` alone. Training runs use
+    `Splits.epoch_batches`; these batches feed what needs images of the
+    training distribution without a fixed order (e.g. int8 calibration).
     """
     train = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if augment:
-        train = train.map(augment_cifar, num_parallel_calls=PARALLEL_CALLS)
+    if augmentation is not None:
+        train = train.map(augmentation.random, num_parallel_calls=PARALLEL_CALLS)
     return fixed_pipeline(train.batch(batch_size))

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from kdkeras import data
-from kdkeras.data import mnist_sample
+from kdkeras.data import mnist_files, mnist_sample
 
 SHARED_MNIST = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "datasets", "mnist")
 
@@ -39,7 +39,9 @@ def test_load_mnist_sample_yields_raw_pixels_in_batches():
     assert sum(int(y.shape[0]) for _, y in splits.test) == 2000
 
 
-@pytest.mark.parametrize("name, shape, classes", [("mnist", (28, 28, 1), 10), ("cifar10", (32, 32, 3), 10), ("cifar100", (32, 32, 3), 100)])
+@pytest.mark.parametrize(
+    "name, shape, classes", [("mnist", (28, 28, 1), 10), ("cifar10", (32, 32, 3), 10), ("cifar100", (32, 32, 3), 100)]
+)
 def test_tfds_path_on_mock_data(name, shape, classes):
     import tensorflow_datasets as tfds
 
@@ -70,11 +72,53 @@ def test_image_folder(tmp_path):
     assert sum(int(y.shape[0]) for _, y in splits.train) == 6
 
 
-def test_augmentation_keeps_shape_and_pixel_range():
-    image = tf.random.uniform((32, 32, 3), 0, 255)
-    augmented, label = data.augment_cifar(image, 3)
-    assert augmented.shape == (32, 32, 3) and label == 3
-    assert float(tf.reduce_min(augmented)) >= 0.0
+def test_digits_are_shifted_and_the_rest_cropped_and_flipped():
+    assert data.augmentation_for("mnist") is data.SHIFT and data.augmentation_for("mnist_sample") is data.SHIFT
+    for name in ("cifar10", "cifar100", "imagefolder:data/cifar10-jpeg"):
+        assert data.augmentation_for(name) is data.CROP_FLIP
+    splits = data.load("mnist_sample", batch_size=64, augment=True)
+    assert splits.augmentation is data.SHIFT
+    images, _ = next(iter(splits.train))
+    assert images.shape == (64, 28, 28, 1) and float(tf.reduce_min(images)) >= 0.0
+
+
+def test_mnist_from_the_official_idx_files(tiny_mnist, capsys):
+    folder, arrays = tiny_mnist
+    splits = data.load("mnist", batch_size=4, data_dir=str(folder))
+    info = splits.info
+    assert (info.num_train, info.num_test, info.input_shape, info.num_classes) == (6, 4, (28, 28, 1), 10)
+    assert (
+        f"[kdkeras] dataset mnist: 6 training and 4 test images (the official IDX files in {folder}"
+        in capsys.readouterr().out
+    )
+    test_images = np.concatenate([x.numpy() for x, _ in splits.test])
+    np.testing.assert_array_equal(test_images[..., 0], arrays[mnist_files.TEST_IMAGES])
+
+
+def test_mnist_from_a_tfds_manual_download_folder(tiny_mnist, tmp_path_factory):
+    folder, _ = tiny_mnist
+    data_dir = tmp_path_factory.mktemp("tfds")
+    manual = data_dir / "downloads" / "manual"
+    os.makedirs(manual)
+    for name in mnist_files.CHECKSUMS:
+        os.symlink(folder / name, manual / name)
+    splits = data.load("mnist", batch_size=4, data_dir=str(data_dir), validation_fraction=0.5)
+    assert (splits.info.num_train, splits.info.num_validation, splits.info.num_test) == (3, 3, 4)
+
+
+def test_mnist_folder_lacking_a_file_is_an_error_naming_it(tiny_mnist):
+    folder, _ = tiny_mnist
+    os.remove(folder / mnist_files.TEST_IMAGES)
+    with pytest.raises(data.DatasetError, match=f"{mnist_files.TEST_IMAGES} is missing"):
+        data.load("mnist", data_dir=str(folder))
+
+
+@pytest.mark.skipif(not os.path.isdir(SHARED_MNIST), reason="../shared/datasets/mnist is absent")
+def test_mnist_is_all_60000_training_and_10000_test_digits(capsys):
+    splits = data.load("mnist", data_dir=SHARED_MNIST, augment=True)
+    assert (splits.info.num_train, splits.info.num_test) == (60_000, 10_000)
+    assert "dataset mnist: 60000 training and 10000 test images" in capsys.readouterr().out
+    assert splits.augmentation is data.SHIFT
 
 
 @pytest.mark.parametrize("name", ["mnist_samples", "imagefolder:", "cifar1000"])
