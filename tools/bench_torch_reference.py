@@ -4,10 +4,12 @@ Not part of the package and not a test: PyTorch is not a kdkeras dependency.
 Install the CPU build to run it (`pip install torch==2.13.0`); without torch
 the script says so and exits 0.
 
-Same network as `kdkeras.models.get("resnet8", (32, 32, 3), 10, ...)`: a 3x3
-convolution of 16 channels with batch normalisation and ReLU, three stages of
-one basic block (16, 32, 64 channels; stages 2 and 3 halve the resolution,
-with a 1x1 projection shortcut), global average pooling and a dense layer;
+Same network as `kdkeras.models.get("resnet8", (32, 32, 3), 10, ...)`, from
+tools/torch_networks.py (shared with the study's peer, tools/torch_peer.py):
+a 3x3 convolution of 16 channels with batch normalisation and ReLU, three
+stages of one basic block (16, 32, 64 channels; stages 2 and 3 halve the
+resolution, with a 1x1 projection shortcut), global average pooling and a
+dense layer; TensorFlow's "same" padding and Keras's initialisers;
 normalisation of the raw 0-255 pixels inside the model; batch 128, SGD with
 Nesterov momentum 0.9, cross-entropy. Prints images per second of training
 (median of `--rounds` epochs over `--num_images` images held in memory as
@@ -24,48 +26,6 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-MEAN = (0.4914, 0.4822, 0.4465)
-STD = (0.2470, 0.2435, 0.2616)
-
-
-def torch_resnet8(torch, num_classes=10):
-    nn = torch.nn
-
-    def conv_bn(cin, cout, stride, relu=True):
-        layers = [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout, momentum=0.1, eps=1e-3)]
-        return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
-
-    class Block(nn.Module):
-        def __init__(self, cin, cout, stride):
-            super().__init__()
-            self.a = conv_bn(cin, cout, stride)
-            self.b = conv_bn(cout, cout, 1, relu=False)
-            self.proj = None
-            if stride != 1 or cin != cout:
-                self.proj = nn.Sequential(
-                    nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout, momentum=0.1, eps=1e-3)
-                )
-
-        def forward(self, x):
-            shortcut = x if self.proj is None else self.proj(x)
-            return torch.relu(shortcut + self.b(self.a(x)))
-
-    class ResNet8(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1) * 255.0)
-            self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1) * 255.0)
-            self.stem = conv_bn(3, 16, 1)
-            self.stages = nn.Sequential(Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2))
-            self.fc = nn.Linear(64, num_classes)
-
-        def forward(self, pixels):
-            x = (pixels.float() - self.mean) / self.std
-            x = self.stages(self.stem(x))
-            return self.fc(x.mean(dim=(2, 3)))
-
-    return ResNet8()
 
 
 def main():
@@ -90,13 +50,14 @@ def main():
         )
         return 0
 
-    from bench_step import read_images
+    from cifar_jpeg import read_images
+    from torch_networks import CIFAR10_NORMALIZATION, ResNet
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     x, y = read_images(args.data, args.num_images)
     batches = len(y) // args.batch_size
-    model = torch_resnet8(torch).to(memory_format=torch.channels_last)
+    model = ResNet(8, 10, normalization=CIFAR10_NORMALIZATION).to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     loss_fn = torch.nn.CrossEntropyLoss()
     images = torch.from_numpy(x).permute(0, 3, 1, 2)  # uint8 NCHW view of NHWC memory: channels-last
