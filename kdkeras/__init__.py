@@ -3,6 +3,8 @@
 from kdkeras import performance  # noqa: I001  (first: sets TensorFlow's start-up environment)
 from kdkeras import accounting, data, errors, losses, models, optimizers
 from kdkeras.distillers import (
+    CorrelationDistiller,
+    DecoupledDistiller,
     Distiller,
     GrowingStudentDistiller,
     VirtualTeacher,
@@ -13,6 +15,8 @@ from kdkeras.distillers import (
 __version__ = "0.2.0"
 
 __all__ = [
+    "CorrelationDistiller",
+    "DecoupledDistiller",
     "Distiller",
     "GrowingStudentDistiller",
     "VirtualTeacher",

@@ -110,3 +110,35 @@ def test_invalid_arguments_are_rejected():
         kdkeras.Distiller(tiny_model(2), stage1)
     with pytest.raises(ValueError, match="previous_student .* is a distiller"):
         kdkeras.GrowingStudentDistiller(tiny_model(2), tiny_model(1), stage1)
+
+
+def z_score(logits):
+    """Sun et al.'s `normalize`: sample standard deviation, 1e-7 added."""
+    centred = logits - logits.mean(-1, keepdims=True)
+    return centred / (logits.std(-1, ddof=1, keepdims=True) + 1e-7)
+
+
+def test_logit_standardization_z_scores_the_kd_term_only(problem):
+    x, y = problem[0][:64], problem[1][:64]
+    teacher, student = tiny_model(1), tiny_model(2)
+    distiller = kdkeras.Distiller(student, teacher, temperature=2.0, alpha=0.9, logit_standardization=True)
+    distiller.compile(optimizer="sgd")
+    logs = distiller.evaluate(x, y, batch_size=64, return_dict=True, verbose=0)
+    zt, zs = (np.asarray(m(x)).astype("float64") for m in (teacher, student))
+    p, q = softmax(z_score(zt) / 2.0), softmax(z_score(zs) / 2.0)
+    kd = 4.0 * np.sum(p * np.log(p / q), -1)
+    ce = -np.log(softmax(zs)[np.arange(64), y])
+    np.testing.assert_allclose(logs["loss"], np.mean(0.1 * ce + 0.9 * kd), rtol=1e-4)
+    np.testing.assert_allclose(logs["distillation_loss"], np.mean(kd), rtol=1e-4)
+    np.testing.assert_allclose(logs["student_loss"], np.mean(ce), rtol=1e-4)
+
+
+def test_logit_standardization_is_saved_and_refused_for_the_virtual_teacher(problem, distiller_saving_test):
+    import pytest
+
+    distiller = kdkeras.Distiller(tiny_model(2), tiny_model(1), logit_standardization=True)
+    distiller.compile(optimizer="adam")
+    assert distiller_saving_test(distiller, *problem).logit_standardization
+    assert kdkeras.Distiller(tiny_model(2), tiny_model(1)).get_config()["logit_standardization"] is False
+    with pytest.raises(ValueError, match="logit_standardization .* virtual teacher"):
+        kdkeras.VirtualTeacherDistiller(tiny_model(2), logit_standardization=True)

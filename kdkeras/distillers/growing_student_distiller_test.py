@@ -66,3 +66,24 @@ def test_config_round_trip(problem, distiller_saving_test):
 def test_negative_gamma_is_rejected():
     with pytest.raises(ValueError, match="gamma"):
         kdkeras.GrowingStudentDistiller(tiny_model(2), tiny_model(1), tiny_model(3), gamma=-0.1)
+
+
+def z_score(logits):
+    centred = logits - logits.mean(-1, keepdims=True)
+    return centred / (logits.std(-1, ddof=1, keepdims=True) + 1e-7)
+
+
+def test_logit_standardization_reaches_both_kl_terms(problem):
+    x, y = problem[0][:64], problem[1][:64]
+    teacher, previous, student = tiny_model(1), tiny_model(3), tiny_model(2)
+    stage = kdkeras.GrowingStudentDistiller(
+        student, teacher, previous, temperature=2.0, alpha=0.6, gamma=0.4, logit_standardization=True
+    )
+    stage.compile(optimizer="sgd")
+    logs = stage.evaluate(x, y, batch_size=64, return_dict=True, verbose=0)
+    zt, zp, zs = (np.asarray(m(x)).astype("float64") for m in (teacher, previous, student))
+    ce = -np.log(softmax(zs)[np.arange(64), y])
+    kd_teacher, kd_previous = kl_t2(z_score(zt), z_score(zs), 2.0), kl_t2(z_score(zp), z_score(zs), 2.0)
+    np.testing.assert_allclose(logs["loss"], np.mean(0.4 * ce + 0.6 * kd_teacher + 0.4 * kd_previous), rtol=1e-4)
+    np.testing.assert_allclose(logs["previous_distillation_loss"], np.mean(kd_previous), rtol=1e-4)
+    assert stage.get_config()["logit_standardization"] is True
