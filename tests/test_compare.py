@@ -9,6 +9,9 @@ import sys
 
 import pytest
 
+from kdkeras.errors import UsageError
+from kdkeras.study import collect, plots, report
+from kdkeras.study import plan as study_plan
 from tests.conftest import FAST_FLAGS, ROOT
 
 
@@ -152,38 +155,22 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, extra, named):
     assert not (tmp_path / "out").exists()
 
 
-def load_compare():
-    """tools/compare.py as a module (tools/ is no package); imported once per process."""
-    import importlib.util
-
-    if "kdkeras_compare_tool" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("kdkeras_compare_tool", os.path.join(ROOT, "tools", "compare.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return sys.modules["kdkeras_compare_tool"]
-
-
 def test_a_student_with_the_shared_teachers_seed_is_said_to_see_its_training_crops():
     import types
-
-    compare = load_compare()
 
     def plan(augment, seeds):
         return types.SimpleNamespace(recipe=types.SimpleNamespace(augment=augment), all_seeds=seeds)
 
     teacher = {"flags": {"seed": 0, "augment": True}}
-    assert "seed-0 students see its own training crops" in compare.shared_crops_note(plan(True, [0, 1, 2]), teacher)
-    assert compare.shared_crops_note(plan(True, [1, 2, 3]), teacher) == ""
-    assert compare.shared_crops_note(plan(False, [0, 1, 2]), teacher) == ""
-    assert compare.shared_crops_note(plan(True, [0]), {"flags": {"seed": 0, "augment": False}}) == ""
-    assert compare.shared_crops_note(plan(True, [0]), None) == ""
+    assert "seed-0 students see its own training crops" in report.shared_crops_note(plan(True, [0, 1, 2]), teacher)
+    assert report.shared_crops_note(plan(True, [1, 2, 3]), teacher) == ""
+    assert report.shared_crops_note(plan(False, [0, 1, 2]), teacher) == ""
+    assert report.shared_crops_note(plan(True, [0]), {"flags": {"seed": 0, "augment": False}}) == ""
+    assert report.shared_crops_note(plan(True, [0]), None) == ""
 
 
 def test_training_curves_follow_each_runs_final_model(tmp_path):
     import types
-
-    compare = load_compare()
 
     def history(run_dir, role, columns, values):
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -212,7 +199,7 @@ def test_training_curves_follow_each_runs_final_model(tmp_path):
         {"method": "gskd", "seed": 0, "run_dir": str(tmp_path / "gskd0"), "final_role": "stage2"},
         {"method": "nokd", "seed": 0, "run_dir": str(tmp_path / "nokd0"), "final_role": "student"},
     ]
-    curves = compare.training_curves(rows)
+    curves = collect.training_curves(rows)
     assert curves["wskd"] == {"accuracy": {0: [0.5, 0.7], 1: [0.6, 0.8]}, "step2_examples": {0: [40, 30], 1: [44, 36]}}
     assert curves["gskd"] == {
         "accuracy": {0: [0.9, 0.95]},
@@ -225,15 +212,15 @@ def test_training_curves_follow_each_runs_final_model(tmp_path):
     curves["wskd_batch"] = {"step2_examples": {0: [40, 30]}}
     curves["wskd_no_step2"] = {"step2_examples": {0: [0, 0]}}
     methods = ["nokd", "wskd", "gskd", "wskd_batch", "wskd_no_step2"]
-    assert compare.step2_lines(methods, curves) == [
+    assert plots.step2_lines(methods, curves) == [
         (["wskd", "wskd_batch"], 0, [40, 30]),
         (["wskd"], 1, [44, 36]),
     ]
 
     plan = types.SimpleNamespace(all_methods=methods, recipe=types.SimpleNamespace(dataset="x"))
-    assert compare.plot_curves(str(tmp_path / "curves.png"), plan, curves)
+    assert plots.plot_curves(str(tmp_path / "curves.png"), plan, curves)
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not compare.plot_curves(str(tmp_path / "none.png"), plan, {})
+    assert not plots.plot_curves(str(tmp_path / "none.png"), plan, {})
     assert not (tmp_path / "none.png").exists()
 
 
@@ -252,8 +239,6 @@ def row(method, seed, arch, accuracy, blkd_models=(), label_models=()):
 def test_a_larger_final_model_is_compared_with_blkd_at_its_size():
     import types
 
-    compare = load_compare()
-
     rows = [
         row("blkd", 0, "resnet8", 0.80, blkd_models=[("resnet8", 0.80, "student")]),
         row("blkd", 1, "resnet8", 0.82, blkd_models=[("resnet8", 0.82, "student")]),
@@ -265,11 +250,11 @@ def test_a_larger_final_model_is_compared_with_blkd_at_its_size():
         row("wskd", 0, "resnet8", 0.70),  # BLKD's size: compared in the main table only
         row("gskd_grow", 0, "resnet26", 0.86),
     ]
-    assert compare.blkd_models_by_size(rows)[(0, "resnet14")] == (0.86, "takd assistant1")
+    assert collect.blkd_models_by_size(rows)[(0, "resnet14")] == (0.86, "takd assistant1")
     plan = types.SimpleNamespace(
         all_methods=["blkd", "takd", "wskd", "gskd", "gskd_grow"], recipe=types.SimpleNamespace(epochs=20)
     )
-    lines = compare.same_size_lines(plan, rows)
+    lines = report.same_size_lines(plan, rows)
     differences = [0.85 - 0.86, 0.85 - 0.84]
     half = 12.706 * statistics.stdev(differences) / 2**0.5  # t(0.975, 1 degree of freedom)
     gskd = next(line for line in lines if line.startswith("| gskd |"))
@@ -277,19 +262,16 @@ def test_a_larger_final_model_is_compared_with_blkd_at_its_size():
     assert gskd.endswith(f" | {100 * statistics.fmean(differences):+.2f} ± {100 * half:.2f} (n=2) |")
     assert "| gskd_grow | resnet26 | no model of this size" in "\n".join(lines)
     assert not any(line.startswith(("| wskd |", "| takd |", "| blkd |")) for line in lines)
-    assert (
-        compare.same_size_lines(plan, [r for r in rows if r["method"] != "gskd" and r["method"] != "gskd_grow"]) == []
-    )
+    assert report.same_size_lines(plan, [r for r in rows if r["method"] != "gskd" and r["method"] != "gskd_grow"]) == []
 
 
 def test_seeds_are_a_count_or_a_list():
-    compare = load_compare()
-    assert compare.parse_seeds("3", 0) == [0, 1, 2]
-    assert compare.parse_seeds("2", 5) == [5, 6]
-    assert compare.parse_seeds("4,7", 0) == [4, 7]
+    assert study_plan.parse_seeds("3", 0) == [0, 1, 2]
+    assert study_plan.parse_seeds("2", 5) == [5, 6]
+    assert study_plan.parse_seeds("4,7", 0) == [4, 7]
     for bad in ("0", "a", "1,1", ""):
-        with pytest.raises(compare.UsageError):
-            compare.parse_seeds(bad, 0)
+        with pytest.raises(UsageError):
+            study_plan.parse_seeds(bad, 0)
 
 
 @pytest.mark.parametrize("args", [[], ["missing.flags"], ["configs/compare/mnist_sample_study.flags", "missing.flags"]])
@@ -303,8 +285,6 @@ def test_the_background_study_script_refuses_bad_arguments_in_one_line(args):
 
 def test_a_larger_final_model_is_compared_with_its_network_trained_on_labels():
     import types
-
-    compare = load_compare()
 
     # De-KD's teacher, stopped after 2 epochs, is the same network on labels, but never a reference, even on a
     # seed (2) with nothing else; a 30-epoch one gives way to one of the methods' 20.
@@ -322,17 +302,17 @@ def test_a_larger_final_model_is_compared_with_its_network_trained_on_labels():
         row("gskd", 0, "resnet14", 0.85),
     ]
     outside = {"arch": "resnet26", "accuracy": 0.86, "epochs": 20, "trained_by": "labels", "flags": {"seed": 0}}
-    found = compare.label_models_by_size(rows, 20, {}, outside)
+    found = collect.label_models_by_size(rows, 20, {}, outside)
     assert found[(0, "resnet26")] == (0.86, "shared teacher (`--teacher_checkpoint`), 20 epochs")
     assert found[(0, "resnet8")] == (0.79, "rekd teacher, 20 epochs") and (1, "resnet26") not in found
     assert (2, "resnet26") not in found and found[(2, "resnet8")] == (0.79, "nokd student, 20 epochs")
     distilled = {**outside, "trained_by": "Distiller"}  # a checkpoint that was itself distilled is no reference
-    assert (0, "resnet26") not in compare.label_models_by_size(rows, 20, {}, distilled)
+    assert (0, "resnet26") not in collect.label_models_by_size(rows, 20, {}, distilled)
 
     teachers = {1: {"payload": {"models": [{"role": "student", "arch": "resnet26", "test_accuracy": 0.85,
                                             "trained_by": "labels", "epochs": 20}]}}}  # fmt: skip
     plan = types.SimpleNamespace(all_methods=["blkd", "dekd", "rekd", "gskd"], recipe=types.SimpleNamespace(epochs=20))
-    lines = compare.same_size_lines(plan, rows, teachers, outside)
+    lines = report.same_size_lines(plan, rows, teachers, outside)
     text = "\n".join(lines)
     assert "## Against the same network trained on labels alone" in text
     differences = [0.84 - 0.86, 0.83 - 0.85]
@@ -341,4 +321,4 @@ def test_a_larger_final_model_is_compared_with_its_network_trained_on_labels():
     assert rekd.endswith(f" | {100 * statistics.fmean(differences):+.2f} ± 0.00 (n=2) |")
     assert "| gskd | resnet14 | no model of this size trained on labels alone for as many epochs |" in text
     no_reference = [r for r in rows if r["method"] != "rekd"]
-    assert "Against the same network" not in "\n".join(compare.same_size_lines(plan, no_reference))
+    assert "Against the same network" not in "\n".join(report.same_size_lines(plan, no_reference))

@@ -1,0 +1,97 @@
+"""Running a study: every run of its plan not finished yet, in this process, resumable.
+
+A run whose `results.json` exists is not repeated, so the same command goes on after any stop. After every
+run the study keeps its small records beside the report (`records.keep`) and rewrites the report.
+"""
+
+import os
+import time
+
+from kdkeras import experiment, io
+from kdkeras.errors import UsageError
+from kdkeras.run_directory import claim
+from kdkeras.study import records, report
+
+__all__ = ["publish", "run_all"]
+
+
+def measure_footprint(run_dir):
+    """The int8 student's TensorFlow Lite Micro arena and flash, measured once into `tflm_footprint.json`."""
+    record = os.path.join(run_dir, "tflm_footprint.json")
+    tflite = os.path.join(run_dir, "student_int8.tflite")
+    if os.path.exists(record) or not os.path.exists(tflite):
+        return
+    import edge
+
+    try:
+        footprint = edge.tflm_footprint(tflite)
+    except UsageError as error:  # an operator TFLM lacks: the columns stay empty, the study goes on
+        print(f"[compare] TFLM: {tflite}: {error}", flush=True)
+        return
+    io.write_json_atomic(record, {k: footprint[k] for k in ("arena_bytes", "arena_tried_bytes", "flash_bytes")})
+
+
+def publish(plan):
+    """Keeps the finished runs' records beside the report and rewrites the report; returns results.md's path."""
+    records.keep(plan)
+    return report.write(plan)
+
+
+def run_all(plan):
+    """Trains every run not finished yet; returns the labels of the runs that failed.
+
+    The study claims `output_dir` while it runs (and each run its own
+    directory inside), so a second study there ends at once naming this one.
+    """
+    with claim(plan.output_dir, what="study"):
+        return _run_all(plan)
+
+
+def _run_all(plan):
+    runs = plan.runs()
+    start = time.perf_counter()
+    failed = []
+    publish(plan)  # the tables of what is finished, at once (a resumed study too)
+    for index, (label, name, seed, config) in enumerate(runs, start=1):
+        prefix = f"[compare] run {index}/{len(runs)}: {label}"
+        if records.load_results(config.output_dir) is not None:
+            print(f"{prefix}: finished earlier, skipped ({config.output_dir})", flush=True)
+            if name is not None and plan.edge == "on":
+                measure_footprint(config.output_dir)
+            continue
+        if config.teacher_checkpoint and not os.path.isfile(config.teacher_checkpoint):
+            print(f"{prefix}: not run, the shared teacher {config.teacher_checkpoint} is missing", flush=True)
+            failed.append(label)
+            continue
+        print(f"{prefix}: training in {config.output_dir}", flush=True)
+        t0 = time.perf_counter()
+        try:
+            experiment.train(config)
+        except UsageError:
+            raise
+        except Exception as error:  # e.g. a diverged run: the others still run; this one resumes next time
+            print(f"{prefix}: FAILED ({type(error).__name__}: {error}); going on with the others", flush=True)
+            failed.append(label)
+            continue
+        finally:
+            _clear_session()
+        print(f"{prefix}: done in {time.perf_counter() - t0:.1f} s", flush=True)
+        if name is not None and plan.edge == "on":
+            measure_footprint(config.output_dir)
+        publish(plan)
+    path = publish(plan)
+    print(
+        f"[compare] {len(runs) - len(failed)} of {len(runs)} runs finished ({time.perf_counter() - start:.1f} "
+        f"s this time); results in {path}",
+        flush=True,
+    )
+    return failed
+
+
+def _clear_session():
+    import gc
+
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
