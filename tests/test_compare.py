@@ -252,7 +252,9 @@ def test_a_larger_final_model_is_compared_with_blkd_at_its_size():
     ]
     assert collect.blkd_models_by_size(rows)[(0, "resnet14")] == (0.86, "takd assistant1")
     plan = types.SimpleNamespace(
-        all_methods=["blkd", "takd", "wskd", "gskd", "gskd_grow"], recipe=types.SimpleNamespace(epochs=20)
+        all_methods=["blkd", "takd", "wskd", "gskd", "gskd_grow"],
+        recipe=types.SimpleNamespace(epochs=20),
+        baseline="blkd",
     )
     lines = report.same_size_lines(plan, rows)
     differences = [0.85 - 0.86, 0.85 - 0.84]
@@ -311,7 +313,9 @@ def test_a_larger_final_model_is_compared_with_its_network_trained_on_labels():
 
     teachers = {1: {"payload": {"models": [{"role": "student", "arch": "resnet26", "test_accuracy": 0.85,
                                             "trained_by": "labels", "epochs": 20}]}}}  # fmt: skip
-    plan = types.SimpleNamespace(all_methods=["blkd", "dekd", "rekd", "gskd"], recipe=types.SimpleNamespace(epochs=20))
+    plan = types.SimpleNamespace(
+        all_methods=["blkd", "dekd", "rekd", "gskd"], recipe=types.SimpleNamespace(epochs=20), baseline="blkd"
+    )
     lines = report.same_size_lines(plan, rows, teachers, outside)
     text = "\n".join(lines)
     assert "## Against the same network trained on labels alone" in text

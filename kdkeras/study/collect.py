@@ -104,8 +104,13 @@ def committed_rows(path):
     if not os.path.exists(path):
         return {}
     with open(path, newline="") as f:
-        rows = [{key: typed(value) for key, value in row.items()} for row in csv.DictReader(f)]
+        rows = [typed_row(row) for row in csv.DictReader(f)]
     return {(row["method"], row["seed"]): row for row in rows}
+
+
+def typed_row(row):
+    """A results.csv row (`{column: text}`) with each cell `typed`."""
+    return {key: typed(value) for key, value in row.items()}
 
 
 def teacher_rows(plan):

@@ -2,7 +2,7 @@
 
 Every training flag is the shared recipe. What the study needs to know of a method (whether it learns from
 the shared teacher, which method its paired difference is reported against, the study-wide flags it owns)
-comes from `study_role`, the one place that reads the methods.
+comes from its unit in `kdkeras.methods` (`study_role`); no method is named here.
 """
 
 import collections
@@ -13,50 +13,30 @@ import sys
 from absl import flags
 
 from kdkeras import config as train_config
-from kdkeras import provenance
+from kdkeras import methods, provenance
 from kdkeras.errors import UsageError, check
-from kdkeras.pipelines import registry
 from kdkeras.study import peer as peer_file
 
-__all__ = ["Plan", "StudyFlag", "StudyRole", "define_flags", "plan_from_flags", "study_role", "method_names"]
+__all__ = ["Plan", "define_flags", "plan_from_flags", "study_role", "method_names"]
 
 EDGE_MODES = ("on", "off")
 # Folders of a study's output or results folder that are not a method's, so no variant may take their names.
 FOLDERS = ("teacher", "models", "cache", "records")
 
-StudyFlag = collections.namedtuple("StudyFlag", "name default help replaces")
-StudyRole = collections.namedtuple("StudyRole", "shares_teacher compared_with flags")
-
 
 def method_names():
-    return registry.names()
+    return methods.names()
 
 
 def study_role(method):
-    """What a study needs to know of `method` (a `StudyRole`).
+    """What a study needs to know of `method`, from its unit (`kdkeras.methods.StudyRole`).
 
     shares_teacher: it learns from a well-trained `--teacher`, so the study trains one shared teacher (or
         takes `--teacher_checkpoint`) for it;
-    compared_with: the method its paired difference is reported against (None: the study's baseline);
+    compared_with: the method its paired difference is reported against (None: a baseline);
     flags: `StudyFlag`s it owns, each setting the `TrainConfig` field `replaces` in its runs when non-zero.
     """
-    # The one place that knows methods by name; `kdkeras.methods.get(method).study` takes its place.
-    return StudyRole(
-        shares_teacher=registry.get(method).learns_from_trained_teacher,
-        compared_with=None if method in ("nokd", "blkd") else "blkd",
-        flags=(
-            (
-                StudyFlag(
-                    "dekd_teacher_epochs",
-                    0,
-                    "dekd: epochs of its defective teacher (0: --teacher_epochs)",
-                    replaces="teacher_epochs",
-                ),
-            )
-            if method == "dekd"
-            else ()
-        ),
-    )
+    return methods.get(method).study
 
 
 def baseline():
@@ -74,11 +54,7 @@ def labels_only():
 
 def study_flags():
     """The study-wide flags the methods own, each once."""
-    found = {}
-    for method in method_names():
-        for flag in study_role(method).flags:
-            found.setdefault(flag.name, flag)
-    return list(found.values())
+    return list(methods.study_flags().values())
 
 
 def define_flags():
@@ -333,7 +309,7 @@ class Plan:
         r = self.recipe
         return dataclasses.replace(
             r,
-            method="nokd",
+            method=labels_only(),
             student=r.teacher,
             epochs=r.teacher_epochs,
             seed=seed,

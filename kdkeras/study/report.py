@@ -351,7 +351,7 @@ def same_size_lines(plan, rows, teachers=None, outside=None):
 
 def _size_rows(plan, rows, by_size, missing):
     """Table rows comparing each larger final model with `by_size[(seed, arch)]`, paired by seed."""
-    blkd_arch = {r["student_arch"] for r in rows if r["method"] == "blkd"}
+    blkd_arch = {r["student_arch"] for r in rows if r["method"] == plan.baseline}
     lines = []
     for name in plan.all_methods:
         group = [r for r in rows if r["method"] == name]

@@ -48,7 +48,7 @@ def paired(mine, theirs):
     return mean, t_half_width(differences), len(differences)
 
 
-def paired_difference(rows, name, reference="blkd"):
+def paired_difference(rows, name, reference):
     """`paired` of method `name`'s student accuracy minus method `reference`'s, from results rows."""
     mine = {r["seed"]: float(r["student_accuracy"]) for r in rows if r["method"] == name}
     theirs = {r["seed"]: float(r["student_accuracy"]) for r in rows if r["method"] == reference}

@@ -44,7 +44,7 @@ def test_paired_difference_reads_the_rows_of_two_methods():
         {"method": "blkd", "seed": 1, "student_accuracy": 0.81},
         {"method": "nokd", "seed": 0, "student_accuracy": 0.75},
     ]
-    mean, half, n = statistics.paired_difference(rows, "wskd")
+    mean, half, n = statistics.paired_difference(rows, "wskd", "blkd")
     assert n == 2 and mean == pytest.approx(-0.095)
     assert half == pytest.approx(T_975[1] * np.std([-0.10, -0.09], ddof=1) / math.sqrt(2), rel=1e-3)
     assert statistics.paired_difference(rows, "wskd", reference="nokd") == pytest.approx((-0.05, None, 1))
