@@ -5,7 +5,7 @@ wrong with which value); a command (`kdkeras.cli.run`) prints the message as
 one line and exits with status 2 (`UsageError`) or 1 (`TrainingError`).
 """
 
-__all__ = ["UsageError", "DatasetError", "TrainingError", "check"]
+__all__ = ["UsageError", "DatasetError", "TrainingError", "DivergenceError", "check"]
 
 
 class UsageError(ValueError):
@@ -18,6 +18,10 @@ class DatasetError(UsageError):
 
 class TrainingError(RuntimeError):
     """A run that cannot go on (a diverged loss); the message says why and what was kept."""
+
+
+class DivergenceError(TrainingError):
+    """Training produced a NaN or infinite loss."""
 
 
 def check(condition, message):

@@ -40,7 +40,7 @@ from absl import app, flags  # noqa: E402
 
 from kdkeras import cli, experiment, io  # noqa: E402
 from kdkeras import config as train_config
-from kdkeras.errors import TrainingError, UsageError, check  # noqa: E402
+from kdkeras.errors import DivergenceError, TrainingError, UsageError, check  # noqa: E402
 from kdkeras.pipelines import METHODS, Run, methods, registry  # noqa: E402
 from kdkeras.run_directory import by_content, check_settings, claim  # noqa: E402
 
@@ -263,10 +263,17 @@ class Search:
         )
         self.teacher = self.shared_teacher()
 
+    def run_in(self, config, teacher=None):
+        """A `Run` of `config` on the search's data, learning from `teacher` if given.
+
+        It uses no model store: in a search a record's "test accuracy" is the
+        validation accuracy, which a model store must not hand to a run.
+        """
+        return Run(dataclasses.replace(config, model_store=None), self.splits, self.strategy, teacher=teacher)
+
     def shared_teacher(self):
         """The fixed network the method learns from, trained (or loaded) once; None if there is none."""
-        config = self.config
-        run = Run(dataclasses.replace(config, output_dir=self.path("teacher")), self.splits, self.strategy)
+        run = self.run_in(dataclasses.replace(self.config, output_dir=self.path("teacher")))
         teacher = methods.teacher_of(run)
         if teacher is None:
             return None
@@ -284,14 +291,14 @@ class Search:
         """Trains the trial's models as kdkeras.train would; returns the student's validation accuracy."""
         import keras
 
-        from kdkeras.pipelines import run as run_module
+        from kdkeras.pipelines import records
 
         config = trial_config(self.config, trial.hyperparameters.values, self.path("trials", trial.trial_id))
         config.validate()
         keras.utils.set_random_seed(config.seed)  # every trial starts from the same weights and order
-        run = TrialRun(config, self.splits, self.strategy, self.teacher)
+        run = self.run_in(config, teacher=self.teacher)
         roles = registry.get(config.method).pipeline(run)
-        return run_module.accuracy(run.models[roles["student"]], self.splits.validation)
+        return records.accuracy(run.models[roles["student"]], self.splits.validation)
 
     def summary(self, oracle):
         """The content of best.json (None before a trial has finished)."""
@@ -354,33 +361,6 @@ class Search:
         return payload
 
 
-class TrialRun(Run):
-    """A `Run` whose fixed teacher is the search's shared one, keeping every model it makes."""
-
-    def __init__(self, config, splits, strategy, teacher):
-        super().__init__(config, splits, strategy)
-        self.shared_teacher = teacher
-        self.models = {}
-
-    def teacher(self):
-        return self.shared_teacher
-
-    def train_plain(self, role, arch, epochs, stop_at_accuracy=None):
-        if role == "teacher" and self.shared_teacher is not None:
-            return self.shared_teacher
-        return super().train_plain(role, arch, epochs, stop_at_accuracy)
-
-    def load_finished(self, role):
-        model = super().load_finished(role)
-        if model is not None:
-            self.models[role] = model
-        return model
-
-    def finish(self, role, model, *args, **kwargs):
-        self.models[role] = model
-        return super().finish(role, model, *args, **kwargs)
-
-
 def make_tuner(search):
     """The keras-tuner `Tuner` around the chosen oracle, reloading `tune_dir/search` if it exists."""
     import keras_tuner
@@ -402,8 +382,6 @@ def make_tuner(search):
         """Each trial trains the kdkeras method with the trial's knobs; its score is the validation accuracy."""
 
         def run_trial(self, trial, *args, **kwargs):
-            from kdkeras.pipelines.run import DivergenceError
-
             try:
                 return {OBJECTIVE: search.run_trial(trial)}
             except UsageError as error:

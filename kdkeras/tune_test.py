@@ -193,6 +193,32 @@ def test_tune_flagfile_is_valid(flagfile):
     assert config.validation_fraction > 0 and opts.tune_dir == f"runs/tune/{config.method}"
 
 
+def test_a_trials_run_shares_the_searchs_teacher_and_uses_no_model_store(tmp_path):
+    # In a search a record's "test accuracy" is the validation accuracy: no store may hand it to a run.
+    import types
+
+    config = tiny(tmp_path, "blkd", model_store=str(tmp_path / "store"))
+    search = tune.Search(config, options(tmp_path).validate(config))
+    search.splits = types.SimpleNamespace(info=MNIST, validation=None)
+    shared = object()
+    run = search.run_in(config, teacher=shared)
+    assert run.store.directory is None and run.config.model_store is None
+    assert run.teacher() is shared and run.train_plain("teacher", "plain2", 1) is shared
+    assert run.records == [] and run.models == {}
+    assert search.run_in(config).shared_teacher is None
+    assert search.best_config(types.SimpleNamespace(hyperparameters=_Values({}))).model_store == config.model_store
+
+
+class _Values:
+    """Stands for a trial's keras-tuner hyperparameters."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def is_active(self, name):
+        return True
+
+
 # --- a tiny search ---------------------------------------------------------------------------------------------
 
 
@@ -214,14 +240,14 @@ def test_interrupted_search_resumes_never_reads_the_test_split_and_its_best_flag
     from kdkeras import config as train_config
     from kdkeras import data, experiment
     from kdkeras import train as kdtrain
-    from kdkeras.pipelines import run as run_module
+    from kdkeras.pipelines import records
 
     config = tiny(tmp_path, "blkd")
     opts = options(tmp_path, max_trials=2).validate(config)
     seen = {"validation": [], "scored": [], "trials": []}
 
     with monkeypatch.context() as patch:
-        real_load, real_accuracy, real_trial = data.load, run_module.accuracy, tune.Search.run_trial
+        real_load, real_accuracy, real_trial = data.load, records.accuracy, tune.Search.run_trial
 
         def load(*args, **kwargs):
             splits = real_load(*args, **kwargs)
@@ -239,7 +265,7 @@ def test_interrupted_search_resumes_never_reads_the_test_split_and_its_best_flag
             return real_trial(self, trial)
 
         patch.setattr(data, "load", load)
-        patch.setattr(run_module, "accuracy", accuracy)
+        patch.setattr(records, "accuracy", accuracy)
         patch.setattr(tune.Search, "run_trial", interrupted)
 
         with pytest.raises(KeyboardInterrupt):

@@ -5,7 +5,7 @@ resumes from it at the start of that epoch (the batch it records is never
 read), so the batches already trained are trained twice; and after a resume
 its mid-epoch backups record epoch 0 until the first epoch ends, so a second
 kill restarts from the beginning. `Backup` records epoch and batch itself,
-and the run (`Run._fit`) resumes at that batch of an epoch whose order is a
+and the run (`FitLoop.fit`) resumes at that batch of an epoch whose order is a
 function of the seed and the epoch (`Splits.epoch_batches`), so a
 resumed run trains on exactly the batches an uninterrupted one would.
 """

@@ -1,0 +1,108 @@
+"""The record of each finished model (`<role>.json`, a row of `results.json["models"]` and of `models.csv`),
+its per-epoch history, and the work it counts (`kdkeras.accounting` adds the counts up).
+
+A record holds the model's size, cost and test accuracy, and the work of
+training it: `images_trained` (epochs x training examples, plus the images
+of any extra update a distiller makes, WSKD's step 2),
+`frozen_forward_images` (per frozen model it learned from: images it ran
+on, 0 when its logits were cached) and `cache_fills`.
+"""
+
+import csv
+import os
+
+import numpy as np
+
+from kdkeras import io, models
+
+__all__ = [
+    "accuracy",
+    "model_record",
+    "epoch_history",
+    "extra_update_images",
+    "images_trained",
+    "frozen_forward_images",
+    "cache_fills",
+    "write_models_csv",
+    "CSV_COLUMNS",
+]
+
+CSV_COLUMNS = ("role", "arch", "params", "flops", "test_accuracy", "train_seconds", "epochs")
+
+
+def accuracy(model, dataset):
+    """Top-1 accuracy of `model`'s logits on a `(pixels, label)` dataset."""
+    correct = total = 0
+    for images, labels in dataset:
+        predictions = np.argmax(models.logits(model, images), axis=-1)
+        correct += int(np.sum(predictions == labels.numpy()))
+        total += int(labels.shape[0])
+    return correct / max(total, 1)
+
+
+def model_record(role, model, test, seconds, epochs, resumption=None, extra=None):
+    """A model's record: its size, cost and accuracy on `test`, how this process began it, and `extra`."""
+    record = {
+        "role": role,
+        "arch": model.name,
+        "params": models.count_params(model),
+        "flops": models.count_flops(model),
+        "test_accuracy": accuracy(model, test),
+        "train_seconds": round(seconds, 3),
+        "epochs": epochs,
+    }
+    if resumption is not None:
+        record["resumption"] = resumption
+    record.update(extra or {})
+    return record
+
+
+def epoch_history(path):
+    """The rows of a model's per-epoch log (`<role>_history.csv`) in epoch order; a resumed epoch counts once."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        by_epoch = {row["epoch"]: row for row in csv.DictReader(f)}
+    return [by_epoch[epoch] for epoch in sorted(by_epoch, key=int)]
+
+
+def extra_update_images(history):
+    """Images of the updates a distiller makes beyond one per batch (WSKD's step 2), over the epochs of `history`.
+
+    A distiller logs per epoch the images its extra update really forwards
+    and backpropagates as the metric `step2_images`; histories written
+    before it did log `step2_examples` instead, which is then counted.
+    """
+    total = 0.0
+    for row in history:
+        count = row.get("step2_images") or row.get("step2_examples")
+        if count:
+            total += float(count)
+    return int(total)
+
+
+def images_trained(epochs, num_train, history):
+    """Images a model was trained on: one pass over the `num_train` examples per epoch, plus any extra update."""
+    return epochs * num_train + extra_update_images(history)
+
+
+def frozen_forward_images(networks, epochs, num_train, cached):
+    """Images each frozen network ran forward while a model learned from it: none when its logits were cached."""
+    return {name: 0 if cached else epochs * num_train for name in networks}
+
+
+def cache_fills(caches, num_train):
+    """The cache fills a model's training made: each cache's source model, key, and images (views x examples)."""
+    return [{"model": c["source"], "key": c["cache"], "images": c["views"] * num_train} for c in caches]
+
+
+def write_models_csv(path, records):
+    """Writes `models.csv` at `path`: one row per record, in `CSV_COLUMNS`."""
+
+    def write(temporary):
+        with open(temporary, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(CSV_COLUMNS), extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(records)
+
+    io.replace_atomic(path, write)
