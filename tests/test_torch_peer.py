@@ -159,6 +159,23 @@ def test_epoch_batches_are_crops_and_flips_of_a_permutation():
     assert not all(torch.equal(a[1], b[1]) for a, b in zip(batches, other))
 
 
+def test_decoders_give_pil_and_kdkeras_pixels(tmp_path):
+    """`pil` decodes with the accurate integer DCT; `tensorflow` exactly as kdkeras's image folders do."""
+    import tensorflow as tf
+
+    root = make_image_folder(tmp_path / "images", per_class=(2, 1))
+    entries, _ = torch_peer.list_split(str(root), "train")
+    pil_x, pil_y = torch_peer.decode_images(entries, str(root), "pil")
+    tf_x, tf_y = torch_peer.decode_images(entries, str(root), "tensorflow")
+    assert pil_x.shape == tf_x.shape == (6, 32, 32, 3) and pil_x.dtype == np.uint8
+    assert list(pil_y) == list(tf_y) == [0, 0, 1, 1, 2, 2]
+    for i, (path, _) in enumerate(entries):
+        with open(path, "rb") as f:
+            data = f.read()
+        np.testing.assert_array_equal(tf_x[i], tf.io.decode_image(data, channels=3).numpy())
+        np.testing.assert_array_equal(pil_x[i], tf.io.decode_jpeg(data, dct_method="INTEGER_ACCURATE").numpy())
+
+
 def test_tiny_run_writes_the_peer_file_and_reuses_finished_models(tmp_path):
     data = make_image_folder(tmp_path / "images")
     output = tmp_path / "results" / "peer.json"

@@ -57,9 +57,9 @@ class SameConv2d(nn.Conv2d):
         kernel, stride = self.kernel_size[0], self.stride[0]
         top, bottom = same_padding(x.shape[-2], kernel, stride)
         left, right = same_padding(x.shape[-1], kernel, stride)
-        if top or bottom or left or right:
-            x = functional.pad(x, (left, right, top, bottom))
-        return super().forward(x)
+        if top == bottom and left == right:  # the convolution pads symmetric borders itself, without a copy
+            return functional.conv2d(x, self.weight, None, self.stride, (top, left))
+        return super().forward(functional.pad(x, (left, right, top, bottom)))
 
 
 class ConvBatchNorm(nn.Module):

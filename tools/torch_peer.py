@@ -6,7 +6,9 @@ same networks, data and recipe. This is that implementation, so that the
 reference figures come from a command and not from a flagfile:
 
 - data: the JPEG image folder (`train/<class>/*.jpg`, `test/<class>/*.jpg`,
-  classes numbered in sorted order), decoded once with PIL; every epoch a
+  classes numbered in sorted order), decoded once with PIL
+  (`--decoder=tensorflow`: with TensorFlow's fast integer DCT, kdkeras's
+  pixels exactly; PIL's accurate DCT differs by up to 5 levels); every epoch a
   new order and, per image, a 4-pixel zero-padded random crop and a random
   horizontal flip (drawn from the seed and the epoch alone, so a resumed
   run sees the batches an uninterrupted one would); the last, smaller batch
@@ -103,6 +105,12 @@ def parse_args(argv):
         choices=("scale", "cifar10"),
         help="the model's first layer: pixels/255 (kdkeras on an image folder) or CIFAR-10's mean/std",
     )
+    parser.add_argument(
+        "--decoder",
+        default="pil",
+        choices=sorted(DECODERS),
+        help="JPEG decoding: PIL (independent of kdkeras) or TensorFlow's (kdkeras's pixels exactly)",
+    )
     parser.add_argument("--threads", type=int, default=default_threads(), help="torch.set_num_threads")
     args = parser.parse_args(argv)
     checks = [
@@ -194,17 +202,43 @@ def list_split(root, split):
     return entries, classes
 
 
-def decode_images(entries, root):
-    """uint8 `[N, H, W, 3]` pixels and int64 labels; every image must have the first one's size."""
+def pil_reader():
     from PIL import Image
 
+    def read(path):
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+
+    return read, OSError
+
+
+def tensorflow_reader():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    def read(path):
+        with open(path, "rb") as f:
+            return tf.io.decode_image(f.read(), channels=3, expand_animations=False).numpy()
+
+    return read, (OSError, tf.errors.InvalidArgumentError)
+
+
+# How the pixels are decoded. PIL's libjpeg-turbo uses the accurate integer DCT; TensorFlow's
+# `decode_image`, which kdkeras's image folders go through, the fast one: on the CIFAR-10 JPEG copy
+# about two thirds of the pixel values differ, by at most 5 levels of 255.
+DECODERS = {"pil": pil_reader, "tensorflow": tensorflow_reader}
+
+
+def decode_images(entries, root, decoder="pil"):
+    """uint8 `[N, H, W, 3]` pixels and int64 labels; every image must have the first one's size."""
+    read, failures = DECODERS[decoder]()
     images = []
     for path, _ in entries:
         try:
-            with Image.open(path) as image:
-                pixels = np.asarray(image.convert("RGB"))
-        except OSError as error:
-            raise UsageError(f"--data={root}: {path} is not a readable image ({error})") from None
+            pixels = read(path)
+        except failures as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise UsageError(f"--data={root}: {path} is not a readable image ({reason[:200]})") from None
         if images and pixels.shape != images[0].shape:
             raise UsageError(
                 f"--data={root}: {path} is {pixels.shape[1]}x{pixels.shape[0]}, expected every image "
@@ -214,14 +248,14 @@ def decode_images(entries, root):
     return np.stack(images), np.asarray([label for _, label in entries], dtype=np.int64)
 
 
-def load_data(root, work_dir):
+def load_data(root, work_dir, decoder="pil"):
     """`{"train": (x, y), "test": (x, y), "classes": [...]}`, decoded once and kept in `work_dir`/data."""
     if not os.path.isdir(root):
         raise UsageError(f"--data={root}: no such folder; expected train/<class>/*.jpg and test/<class>/*.jpg")
     listed = {split: list_split(root, split) for split in ("train", "test")}
     if listed["train"][1] != listed["test"][1]:
         raise UsageError(f"--data={root}: train/ and test/ must hold the same class folders")
-    signature = hashlib.sha256()
+    signature = hashlib.sha256(f"decoder={decoder}\n".encode())
     for split in ("train", "test"):
         for path, label in listed[split][0]:
             stat = os.stat(path)
@@ -232,7 +266,7 @@ def load_data(root, work_dir):
             data = {split: (arrays[f"{split}_x"], arrays[f"{split}_y"]) for split in ("train", "test")}
     else:
         start = time.perf_counter()
-        data = {split: decode_images(listed[split][0], root) for split in ("train", "test")}
+        data = {split: decode_images(listed[split][0], root, decoder) for split in ("train", "test")}
         if data["train"][0].shape[1:] != data["test"][0].shape[1:]:
             raise UsageError(f"--data={root}: the train and test images differ in size")
         write_atomic(
@@ -390,6 +424,7 @@ class Trainer:
             "warmup_fraction": args.warmup_fraction,
             "lr_schedule": args.lr_schedule,
             "normalization": args.normalization,
+            "decoder": args.decoder,
         }
         if teacher is not None:
             recipe.update(teacher=teacher["record"]["recipe"], temperature=args.temperature, alpha=args.alpha)
@@ -503,7 +538,8 @@ def peer_file(args, torch, records, seeds, command):
         f"plain PyTorch {torch.__version__} on CPU (tools/torch_peer.py): {args.teacher} teacher on labels, "
         f"{args.student} NOKD and BLKD (T={args.temperature:g}, alpha={args.alpha:g}) students, {args.epochs} epochs, "
         f"batch {args.batch_size}, SGD Nesterov {args.momentum:g}, L2 {args.weight_decay:g}, "
-        f"{args.lr_schedule} peaking at {args.learning_rate:g}, crop+flip; {n} seed{'s' if n > 1 else ''}"
+        f"{args.lr_schedule} peaking at {args.learning_rate:g}, crop+flip, {args.decoder} JPEG decoding; "
+        f"{n} seed{'s' if n > 1 else ''}"
     )
 
     def epochs_of(model, seed, record):
@@ -547,6 +583,7 @@ def peer_file(args, torch, records, seeds, command):
             "temperature": args.temperature,
             "alpha": args.alpha,
             "normalization": args.normalization,
+            "decoder": args.decoder,
             "augment": "4-pixel zero pad, random crop, random horizontal flip",
         },
     }
@@ -564,7 +601,7 @@ def run(argv):
     if script.startswith(os.getcwd() + os.sep):
         script = os.path.relpath(script)
     command = shlex.join(["python", script, *argv])
-    data = load_data(args.data, args.work_dir)
+    data = load_data(args.data, args.work_dir, args.decoder)
     trainer = Trainer(torch, args, data)
     print(
         f"[peer] torch {torch.__version__}, {torch.get_num_threads()} threads; {len(trainer.train_y)} training and "
