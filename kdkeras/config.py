@@ -66,7 +66,9 @@ class RecipeConfig:
         model_key="data",
     )
     data_dir: Optional[str] = _field(
-        None, "tensorflow-datasets data directory (default: TFDS_DATA_DIR or ~/tensorflow_datasets)"
+        None,
+        "tensorflow-datasets data directory (default: TFDS_DATA_DIR or ~/tensorflow_datasets); for mnist also a "
+        "folder holding the four official IDX files (read offline, checksums checked)",
     )
     output_dir: str = _field("runs/blkd", "where models, logs and results.json go", semantic=False)
     teacher: str = _field(
@@ -110,7 +112,10 @@ class RecipeConfig:
         model_key="recipe",
     )
     augment: bool = _field(
-        False, "random crop after 4-pixel padding and horizontal flip (CIFAR recipe)", model_key="data"
+        False,
+        "random views of the training images: digits (mnist, mnist_sample) shifted by up to 2 pixels, no flip; "
+        "other datasets a random crop after 4-pixel padding and a horizontal flip (CIFAR recipe)",
+        model_key="data",
     )
     seed: int = _field(0, "random seed of weights, shuffling and augmentation", model_key="recipe")
     validation_fraction: float = _field(

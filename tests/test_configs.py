@@ -31,13 +31,16 @@ def test_flagfile_is_valid(flagfile):
     FLAGS.unparse_flags()
     FLAGS(["kdkeras.train", f"--flagfile={os.path.join(ROOT, flagfile)}"])
     config = config_from_flags(FLAGS).validate()
-    if os.sep + "study" + os.sep in flagfile:  # a study's own models, named by what they are
-        assert config.dataset.startswith("imagefolder:") and config.augment
+    folders = flagfile.split(os.sep)[1:-1]
+    if {"study", "edge"} & set(folders):  # a study's or a recipe's own models, named by what they are
+        assert (config.dataset.startswith("imagefolder:") or config.dataset == "mnist") and config.augment
         FLAGS.unparse_flags()
         return
     assert os.path.basename(flagfile) == f"{config.method}.flags"
     if "cifar" in flagfile:
         assert config.augment and config.optimizer == "sgd" and config.dataset in flagfile
+    elif "mnist" in folders:
+        assert config.augment and config.optimizer == "sgd" and config.dataset == "mnist" and config.epochs == 10
     else:
         assert config.dataset == "mnist_sample"
     FLAGS.unparse_flags()
