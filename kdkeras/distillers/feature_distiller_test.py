@@ -12,14 +12,15 @@ from kdkeras import models
 from kdkeras.distillers.conftest import assert_same, weights_of
 from kdkeras.distillers.distiller import TEACHER_LOGITS
 from kdkeras.distillers.feature_distiller import FeatureDistiller
+from kdkeras.models import features
 
 BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default
 
 
-def conv_model(seed, channels, strides, name, classes=3):
-    """Pixels 8x8x3 -> a named feature map `features` -> logits."""
+def conv_model(seed, channels, strides, name, classes=3, size=8):
+    """Pixels `size`x`size`x3 -> a named feature map `features` -> logits."""
     keras.utils.set_random_seed(seed)
-    inputs = keras.Input((8, 8, 3))
+    inputs = keras.Input((size, size, 3))
     x = keras.layers.Conv2D(channels, 3, strides=strides, padding="same", activation="relu", name="features")(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)
     return keras.Model(inputs, keras.layers.Dense(classes, name="logits")(x), name=name)
@@ -114,6 +115,20 @@ def test_cached_teacher_logits_are_accepted_and_the_teacher_still_runs():
         np.testing.assert_allclose(with_cache[key], plain[key], rtol=1e-6)
 
 
+def test_each_network_sees_the_batch_at_its_own_input_size():
+    student, teacher = conv_model(1, 4, 1, "student"), conv_model(2, 6, 1, "teacher", size=16)
+    x, y = images(16)
+    distiller = FeatureDistiller(student, teacher, "features", "features")
+    distiller.compile(optimizer="sgd")
+    logs = distiller.evaluate(x, y, batch_size=16, return_dict=True, verbose=0)
+    got, _ = features.features_and_logits(distiller.teacher_extractor, teacher, x)
+    expected = layer_output(teacher, "features", tf.image.resize(x, (16, 16)))  # bilinear, as kdkeras resizes
+    np.testing.assert_allclose(np.asarray(got), expected, atol=1e-5)
+    student_features, _ = distiller.student_extractor(x)
+    hint = ((np.asarray(distiller.project(student_features, got, False)) - np.asarray(got)) ** 2).mean()
+    np.testing.assert_allclose(logs["distillation_loss"], hint, rtol=1e-5)
+
+
 def test_student_and_projection_train_the_teacher_does_not_and_the_saved_student_is_plain(tmp_path):
     student, teacher = conv_model(1, 4, 1, "student"), conv_model(2, 6, 2, "teacher")
     x, y = images(64)
@@ -202,7 +217,7 @@ def test_keras_applications_teacher_by_layer_name():
     assert distiller.projection.layers[0].kernel.shape == (1, 1, 32, 8)
 
 
-def test_keras_hub_backbone_teacher_by_layer_name():
+def test_keras_hub_task_teacher_by_layer_name():
     keras_hub = pytest.importorskip("keras_hub")
     backbone = keras_hub.models.ResNetBackbone(
         input_conv_filters=[64],
@@ -211,11 +226,21 @@ def test_keras_hub_backbone_teacher_by_layer_name():
         stackwise_num_blocks=[1, 1],
         stackwise_num_strides=[1, 2],
         block_type="basic_block",
-        image_shape=(32, 32, 3),
+        image_shape=(24, 24, 3),
     )
-    teacher = keras_hub.models.ResNetImageClassifier(backbone=backbone, num_classes=10)
+    converter = keras_hub.layers.ResNetImageConverter(image_size=(24, 24), scale=1 / 255.0)
+    teacher = keras_hub.models.ResNetImageClassifier(
+        backbone=backbone,
+        num_classes=10,
+        preprocessor=keras_hub.models.ResNetImageClassifierPreprocessor(image_converter=converter),
+    )
     distiller = fit_one_epoch_and_check(models.get("resnet8", (32, 32, 3), 10), teacher, "stack1_block0_out")
-    assert distiller.teacher_extractor.outputs[0].shape == (None, 4, 4, 64)
+    # the hint is the backbone's layer on the task's own preprocessing (32x32 pixels resized to 24x24)
+    x = np.random.default_rng(1).uniform(0, 255, size=(2, 32, 32, 3)).astype("float32")
+    got, _ = features.features_and_logits(distiller.teacher_extractor, teacher, x)
+    expected = keras.Model(backbone.input, backbone.get_layer("stack1_block0_out").output)(converter(x))
+    assert got.shape == (2, 3, 3, 64)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-5)
 
 
 def two_replica_report():
