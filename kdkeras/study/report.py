@@ -173,11 +173,11 @@ def lost_lines(plan, evidence, plots_kept):
         "",
         "## Records lost",
         "",
-        f"The records of {len(evidence.lost)} of these {len(evidence.rows)} runs are lost (they trained before "
-        f"each run's records were kept in `{os.path.join(plan.report_dir, 'records')}`, and the output folder "
-        f"`{plan.output_dir}` they were written to is gone): {_runs_text(evidence.lost)}. Their rows are the ones "
-        "results.csv held, unchanged, and the table, `cost.png` and `delta.png` are drawn from them. What only "
-        "their records held is not in this report for them: the comparisons at the final model's size, the "
+        f"The records of {len(evidence.lost)} of these {len(evidence.rows)} runs are lost: neither the output "
+        f"folder they trained in (`{plan.output_dir}`) nor the copy kept beside this report "
+        f"(`{os.path.join(plan.report_dir, 'records')}`) holds them: {_runs_text(evidence.lost)}. Their rows are "
+        "the ones results.csv held, unchanged, and the table, `cost.png` and `delta.png` are drawn from them. What "
+        "only their records held is not in this report for them: the comparisons at the final model's size, the "
         "mechanisms' logs per epoch, the study's whole work and the commits that trained them.",
     ]
     if evidence.teachers and any(t["payload"] is None for t in evidence.teachers.values()):
