@@ -10,6 +10,7 @@ import functools
 import re
 
 from kdkeras.models.applications import FAMILIES, application
+from kdkeras.models.mlperf_tiny import mlperf_resnet8
 from kdkeras.models.plain_cnn import PLAIN_CNN_DEPTHS, plain_cnn
 from kdkeras.models.resnet import RESNET_DEPTHS, resnet
 
@@ -17,6 +18,7 @@ _BUILDERS = {}
 _OPTIONS = {}  # name -> the options it takes
 for _depth in RESNET_DEPTHS:
     _BUILDERS[f"resnet{_depth}"] = functools.partial(resnet, _depth)
+_BUILDERS["mlperf_resnet8"] = mlperf_resnet8
 for _depth in PLAIN_CNN_DEPTHS:
     _BUILDERS[f"plain{_depth}"] = functools.partial(plain_cnn, _depth)
 for _family, (_, _own_options, _) in FAMILIES.items():
