@@ -6,12 +6,26 @@ recipes instead add `wd * w` to the gradient, so the decay enters the
 momentum buffer; with momentum 0.9 that regulariser is about ten times
 stronger at the same `wd`. Both are offered: `weight_decay_mode="l2"`
 selects the gradient form through the optimizers below.
+
+`without_weight_decay` lets a method make an extra update in a batch (WSKD's
+step 2) without regularising a second time.
 """
+
+import contextlib
+import threading
 
 import keras
 import tensorflow as tf
 
-__all__ = ["L2SGD", "L2Adam", "make_optimizer", "make_schedule", "SCHEDULES", "WEIGHT_DECAY_MODES"]
+__all__ = [
+    "L2SGD",
+    "L2Adam",
+    "make_optimizer",
+    "make_schedule",
+    "without_weight_decay",
+    "SCHEDULES",
+    "WEIGHT_DECAY_MODES",
+]
 
 SCHEDULES = ("constant", "cosine", "step", "onecycle")
 WEIGHT_DECAY_MODES = ("decoupled", "l2")
@@ -71,6 +85,56 @@ class L2Adam(_GradientL2, keras.optimizers.Adam):
         l2: coefficient added as `l2 * w` to each gradient (0 for none).
         *args, **kwargs: as `keras.optimizers.Adam`.
     """
+
+
+_SUSPENDED_LOCK = threading.Lock()
+# id(optimizer) -> [depth, saved weight_decay, saved l2] of the optimizers `without_weight_decay` holds.
+_SUSPENDED = {}
+
+
+def _wrapped_chain(optimizer):
+    """`optimizer` and the optimizers it wraps (`LossScaleOptimizer.inner_optimizer`), outermost first."""
+    chain = []
+    while optimizer is not None:
+        chain.append(optimizer)
+        optimizer = getattr(optimizer, "inner_optimizer", None)
+    return chain
+
+
+@contextlib.contextmanager
+def without_weight_decay(optimizer):
+    """Within it, `optimizer.apply` makes no weight decay of either form.
+
+    Keras's decoupled `weight_decay` and the `l2` of `L2SGD`/`L2Adam` are set
+    to none on `optimizer` and any optimizer it wraps, then restored. Both
+    are read when `apply` is traced, so inside a `tf.function` it is the
+    updates traced within the block that have no decay. Entries nest and may
+    overlap across threads (a `MirroredStrategy` traces each replica's step in
+    its own thread, and they interleave at every `merge_call`): the first
+    entry saves the values and the last exit restores them.
+    """
+    chain = _wrapped_chain(optimizer)
+    with _SUSPENDED_LOCK:
+        for held in chain:
+            state = _SUSPENDED.get(id(held))
+            if state is None:
+                state = _SUSPENDED[id(held)] = [0, held.weight_decay, getattr(held, "l2", None)]
+                held.weight_decay = None
+                if state[2] is not None:
+                    held.l2 = 0.0
+            state[0] += 1
+    try:
+        yield optimizer
+    finally:
+        with _SUSPENDED_LOCK:
+            for held in chain:
+                state = _SUSPENDED[id(held)]
+                state[0] -= 1
+                if state[0] == 0:
+                    del _SUSPENDED[id(held)]
+                    held.weight_decay = state[1]
+                    if state[2] is not None:
+                        held.l2 = state[2]
 
 
 def make_schedule(name, learning_rate, total_steps, warmup_fraction=0.15):

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from kdkeras import optimizers
 
@@ -77,3 +78,62 @@ def test_unknown_schedule_and_mode_are_refused():
         optimizers.make_schedule("linear", 0.1, 10)
     with pytest.raises(ValueError, match="weight_decay_mode must be one of"):
         optimizers.make_optimizer("sgd", 0.1, 10, weight_decay_mode="l1")
+
+
+def _decaying(kind):
+    """An SGD without momentum that decays by `lr * 0.5 * w` per update, in each of the two forms."""
+    if kind == "decoupled":
+        return keras.optimizers.SGD(0.1, weight_decay=0.5)
+    if kind == "l2":
+        return optimizers.L2SGD(0.1, momentum=0.0, l2=0.5)
+    return keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1, weight_decay=0.5), initial_scale=1.0)
+
+
+@pytest.mark.parametrize("kind", ["decoupled", "l2", "loss_scale"])
+def test_without_weight_decay_updates_with_the_gradient_alone_then_restores(kind):
+    w0, g = np.array([1.0, -2.0], "float32"), np.array([0.5, 0.25], "float32")
+    variable = keras.Variable(w0)
+    optimizer = _decaying(kind)
+    gradient = keras.ops.convert_to_tensor(g)
+    with optimizers.without_weight_decay(optimizer):
+        optimizer.apply([gradient], [variable])
+    w1 = w0 - 0.1 * g
+    np.testing.assert_allclose(variable.numpy(), w1, rtol=1e-6)
+    optimizer.apply([gradient], [variable])
+    np.testing.assert_allclose(variable.numpy(), w1 - 0.1 * (g + 0.5 * w1), rtol=1e-6)
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    assert (inner.weight_decay, getattr(inner, "l2", None)) == ((None, 0.5) if kind == "l2" else (0.5, None))
+
+
+@pytest.mark.parametrize("kind", ["decoupled", "l2"])
+def test_inside_a_traced_function_only_the_updates_traced_within_skip_the_decay(kind):
+    w0, g = np.array([1.0, -2.0], "float32"), np.array([0.5, 0.25], "float32")
+    variable = keras.Variable(w0)
+    optimizer = _decaying(kind)
+    optimizer.build([variable])
+
+    @tf.function
+    def two_updates(gradient):
+        optimizer.apply([gradient], [variable])
+        with optimizers.without_weight_decay(optimizer):
+            optimizer.apply([gradient], [variable])
+
+    for _ in range(2):  # traced once, run twice: the decay is decided when tracing
+        two_updates(tf.constant(g))
+    w = w0
+    for _ in range(2):
+        w = w - 0.1 * (g + 0.5 * w)
+        w = w - 0.1 * g
+    np.testing.assert_allclose(variable.numpy(), w, rtol=1e-6)
+
+
+def test_overlapping_holds_restore_at_the_last_exit():
+    # Replica threads under MirroredStrategy enter and leave in interleaved order.
+    optimizer = _decaying("decoupled")
+    first, second = optimizers.without_weight_decay(optimizer), optimizers.without_weight_decay(optimizer)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert optimizer.weight_decay is None
+    second.__exit__(None, None, None)
+    assert optimizer.weight_decay == 0.5

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from kdkeras import losses
+from kdkeras import losses, optimizers
 from kdkeras.distillers.distiller import Distiller
 
 
@@ -36,7 +36,18 @@ def _apply_if(condition, update, args):
     context.merge_call(cross_replica, args=(condition,) + tuple(args))
 
 
+def _moving_statistics(model):
+    """The non-trainable variables of `model`'s batch-normalisation layers (moving mean and variance)."""
+    found = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.extend(layer.non_trainable_variables)
+    return found
+
+
 STEP2_REDUCTIONS = ("misclassified", "batch")
+STEP2_FORWARDS = ("misclassified", "batch")
+STEP2_REGULARIZATIONS = ("once", "twice")
 
 
 @keras.saving.register_keras_serializable(package="kdkeras")
@@ -56,12 +67,37 @@ class WiseStudentDistiller(Distiller):
     teacher's error rate instead of taking a full step on one or two
     examples when the teacher is nearly always right).
 
+    What step 2 computes (`step2_forward`): `"misclassified"` gathers the
+    teacher's errors of each replica's batch and forwards and backpropagates
+    only them, so its cost follows the teacher's error rate. The student runs
+    them in inference mode: batch normalisation normalises them with its
+    moving statistics (as at test time) and never updates those statistics
+    from a handful of examples. `"batch"` forwards the whole batch in
+    training mode (batch statistics of the whole batch) and masks the loss,
+    so it costs a full forward and backward pass whenever a batch holds an
+    error. A replica whose share of the batch has no error still takes part
+    in the update, with a zero gradient (it forwards one of its examples at
+    weight 0, not counted in `step2_images`).
+
+    Regularisation (`step2_regularization`): with `"once"` the regularisers
+    of a batch act once, in step 1, as for a one-update method: step 2's
+    update makes no weight decay (Keras's decoupled `weight_decay` or
+    kdkeras's L2 in the gradient, see `kdkeras.optimizers.
+    without_weight_decay`), and batch normalisation's moving statistics are
+    those step 1 left (with `step2_forward="batch"` they are restored after
+    step 2's training-mode forward). `"twice"` is the original behaviour:
+    step 2's update decays the weights again and its forward moves the
+    moving statistics again.
+
     A batch without teacher errors skips step 2 entirely (the decision is
     taken on the global batch, the same on every replica), so weights and
     optimizer slots stay exactly as step 1 left them. `optimizer.iterations`
     counts batches, not updates, so a learning-rate schedule runs at the same
-    pace as for the other methods. The metric `step2_examples` counts the
-    examples that went through step 2 in the epoch.
+    pace as for the other methods. In the epoch's logs, `step2_examples`
+    counts the teacher's errors that step 2 learned from and `step2_images`
+    the images step 2 forwarded and backpropagated (the errors, or the whole
+    global batch on each batch where step 2 ran with `step2_forward="batch"`):
+    the work the accounting counts.
 
     With `second_update=False` (the ablation that separates
     WSKD's two ideas) the corrected soft labels replace the teacher's in
@@ -80,6 +116,10 @@ class WiseStudentDistiller(Distiller):
             logit is raised (`>= 0`).
         step2_reduction: `"misclassified"` (default) or `"batch"`: what the
             step-2 loss is averaged over.
+        step2_forward: `"batch"` (default) or `"misclassified"`: which
+            examples step 2 forwards and backpropagates.
+        step2_regularization: `"once"` (default) or `"twice"`: whether step 2
+            decays the weights and moves the batch-norm statistics again.
         second_update: `True` (default, WSKD); `False` for the ablation
             with the correction in step 1 and no step 2.
         name: model name.
@@ -90,10 +130,11 @@ class WiseStudentDistiller(Distiller):
     teacher = keras.saving.load_model("teacher.keras")
     train = ...  # a tf.data.Dataset of (pixels, labels) batches
     student = kdkeras.models.get("resnet8", (32, 32, 3), 10)
-    distiller = kdkeras.WiseStudentDistiller(student, teacher, beta=0.5)
-    distiller.compile(optimizer="sgd", metrics=["accuracy"])
+    distiller = kdkeras.WiseStudentDistiller(student, teacher, beta=0.5, step2_forward="misclassified")
+    distiller.compile(optimizer="sgd")
     history = distiller.fit(train, epochs=5)
     history.history["step2_examples"]  # the teacher's errors each epoch
+    history.history["step2_images"]  # the images step 2 computed each epoch
     ```
 
     Reference:
@@ -112,6 +153,8 @@ class WiseStudentDistiller(Distiller):
         correction="lift",
         margin=1.0,
         step2_reduction="misclassified",
+        step2_forward="batch",
+        step2_regularization="once",
         second_update=True,
         name="wise_student_distiller",
         **kwargs,
@@ -124,14 +167,23 @@ class WiseStudentDistiller(Distiller):
             raise ValueError(f"margin must be >= 0, got {margin}")
         if step2_reduction not in STEP2_REDUCTIONS:
             raise ValueError(f"step2_reduction must be one of {STEP2_REDUCTIONS}, got {step2_reduction!r}")
+        if step2_forward not in STEP2_FORWARDS:
+            raise ValueError(f"step2_forward must be one of {STEP2_FORWARDS}, got {step2_forward!r}")
+        if step2_regularization not in STEP2_REGULARIZATIONS:
+            raise ValueError(
+                f"step2_regularization must be one of {STEP2_REGULARIZATIONS}, got {step2_regularization!r}"
+            )
         super().__init__(student, teacher, temperature=temperature, alpha=alpha, name=name, **kwargs)
         self.beta = float(beta)
         self.correction = correction
         self.margin = float(margin)
         self.step2_reduction = step2_reduction
+        self.step2_forward = step2_forward
+        self.step2_regularization = step2_regularization
         self.second_update = bool(second_update)
         self.step2_loss_tracker = keras.metrics.Mean(name="step2_loss")
         self.step2_examples = keras.metrics.Sum(name="step2_examples")
+        self.step2_images = keras.metrics.Sum(name="step2_images")
 
     def evaluate(self, *args, **kwargs):
         """Evaluation (and `fit`'s validation, which runs through it) makes no second update, so it leaves
@@ -152,7 +204,8 @@ class WiseStudentDistiller(Distiller):
         found = super().metrics
         if self.second_update and not getattr(self, "_evaluating", False):
             return found
-        return [m for m in found if m is not self.step2_loss_tracker and m is not self.step2_examples]
+        step2 = (self.step2_loss_tracker, self.step2_examples, self.step2_images)
+        return [m for m in found if not any(m is s for s in step2)]
 
     def student_loss_terms(self, labels, student_logits, teacher_logits, cached, images, count):
         if not self.second_update:
@@ -163,19 +216,44 @@ class WiseStudentDistiller(Distiller):
         if not self.second_update:
             return
         wrong = losses.misclassified(teacher_logits, labels)
-        self.step2_examples.update_state(tf.reduce_sum(tf.cast(wrong, tf.float32)))
+        local_errors = tf.reduce_sum(tf.cast(wrong, tf.float32))
         global_count = counts[1]
+        taken = tf.cast(global_count > 0, tf.float32)
+        self.step2_examples.update_state(local_errors)
         corrected = tf.stop_gradient(losses.correct_soft_labels(teacher_logits, labels, self.correction, self.margin))
+        if self.step2_forward == "misclassified":
+            # Each replica computes its own errors only. One without any (under tf.distribute, when
+            # another has some) forwards its first example with weight 0: TensorFlow's convolutions
+            # mishandle an empty batch, and the update needs every replica.
+            where = tf.reshape(tf.where(wrong), [-1])
+            found = tf.size(where)
+            size = tf.minimum(tf.maximum(found, 1), tf.size(wrong))
+            where = tf.concat([where, tf.zeros([1], where.dtype)], 0)[:size]
+            images, labels, corrected = (tf.gather(t, where) for t in (images, labels, corrected))
+            wrong = tf.range(size) < found
+            self.step2_images.update_state(local_errors)
+        else:
+            self.step2_images.update_state(taken * tf.cast(tf.shape(labels)[0], tf.float32))
+        training = self.step2_forward == "batch"
+        restore_statistics = training and self.step2_regularization == "once"
 
         def second_update(images, labels, corrected, wrong, denominator):
+            statistics = _moving_statistics(self.student) if restore_statistics else []
+            saved = [tf.identity(v.value) for v in statistics]
             with tf.GradientTape() as tape:
-                student_logits = self.student_logits(images, True)
+                student_logits = self.student_logits(images, training)
                 per_example = losses.wise_student_step2_per_example(
                     labels, student_logits, corrected, self.temperature, self.beta
                 )
                 loss = losses.global_mean(per_example, mask=wrong, count=denominator)
                 scaled_loss = self.optimizer.scale_loss(loss)
-            self._apply_student_update(scaled_loss, tape)
+            for variable, value in zip(statistics, saved):
+                variable.assign(value)
+            if self.step2_regularization == "once":
+                with optimizers.without_weight_decay(self.optimizer):
+                    self._apply_student_update(scaled_loss, tape)
+            else:
+                self._apply_student_update(scaled_loss, tape)
             self.optimizer.iterations.assign_sub(1)
             self.step2_loss_tracker.update_state(losses.unscaled(loss))
 
@@ -190,6 +268,8 @@ class WiseStudentDistiller(Distiller):
                 "correction": self.correction,
                 "margin": self.margin,
                 "step2_reduction": self.step2_reduction,
+                "step2_forward": self.step2_forward,
+                "step2_regularization": self.step2_regularization,
                 "second_update": self.second_update,
             }
         )

@@ -15,8 +15,9 @@ def one_step(distiller_cls, x, y, teacher_logits, optimizer, **kwargs):
     return distiller, history, weights_of(distiller.student), [np.array(v) for v in distiller.optimizer.variables]
 
 
+@pytest.mark.parametrize("forward", ["batch", "misclassified"])
 @pytest.mark.parametrize("optimizer", ["sgd_momentum", "adam"])
-def test_batch_without_teacher_errors_is_exactly_step_one(problem, optimizer):
+def test_batch_without_teacher_errors_is_exactly_step_one(problem, optimizer, forward):
     x, y = problem[0][:64], problem[1][:64]
     correct_teacher = 5.0 * np.eye(3, dtype="float32")[y]
 
@@ -24,14 +25,17 @@ def test_batch_without_teacher_errors_is_exactly_step_one(problem, optimizer):
         return keras.optimizers.SGD(0.1, momentum=0.9) if optimizer == "sgd_momentum" else keras.optimizers.Adam(0.01)
 
     _, _, blkd_weights, blkd_slots = one_step(kdkeras.Distiller, x, y, correct_teacher, make())
-    wise, history, wise_weights, wise_slots = one_step(kdkeras.WiseStudentDistiller, x, y, correct_teacher, make())
-    assert history.history["step2_examples"] == [0.0]
+    wise, history, wise_weights, wise_slots = one_step(
+        kdkeras.WiseStudentDistiller, x, y, correct_teacher, make(), step2_forward=forward
+    )
+    assert history.history["step2_examples"] == [0.0] and history.history["step2_images"] == [0.0]
     assert_same(blkd_weights, wise_weights)
     assert_same(blkd_slots, wise_slots)
 
 
+@pytest.mark.parametrize("forward", ["batch", "misclassified"])
 @pytest.mark.parametrize("reduction", ["misclassified", "batch"])
-def test_step_two_is_an_update_on_the_misclassified_examples_only(problem, reduction):
+def test_step_two_is_an_update_on_the_misclassified_examples_only(problem, reduction, forward):
     x, y = problem[0][:64], problem[1][:64]
     teacher_logits = 5.0 * np.eye(3, dtype="float32")[y]
     wrong = np.zeros(64, bool)
@@ -47,8 +51,10 @@ def test_step_two_is_an_update_on_the_misclassified_examples_only(problem, reduc
         beta=0.3,
         correction="swap",
         step2_reduction=reduction,
+        step2_forward=forward,
     )
     assert history.history["step2_examples"] == [16.0]
+    assert history.history["step2_images"] == [64.0 if forward == "batch" else 16.0]
     # Recompute step 2 independently: swap the teacher's logits, then one SGD
     # step on b CE + (1-b) T^2 KL over the misclassified examples alone.
     reference = tiny_model(2)
@@ -122,6 +128,8 @@ def test_config_round_trip(problem, distiller_saving_test):
         correction="swap",
         margin=0.0,
         step2_reduction="batch",
+        step2_forward="misclassified",
+        step2_regularization="twice",
         second_update=False,
     )
     distiller.compile(optimizer="adam")
@@ -132,7 +140,13 @@ def test_config_round_trip(problem, distiller_saving_test):
         0.0,
         "batch",
     )
+    assert (restored.step2_forward, restored.step2_regularization) == ("misclassified", "twice")
     assert restored.second_update is False
+
+
+def test_defaults_are_the_full_batch_forward_regularised_once():
+    distiller = kdkeras.WiseStudentDistiller(tiny_model(2), tiny_model(1))
+    assert (distiller.step2_forward, distiller.step2_regularization) == ("batch", "once")
 
 
 def test_bad_arguments():
@@ -142,6 +156,10 @@ def test_bad_arguments():
         kdkeras.WiseStudentDistiller(tiny_model(2), tiny_model(1), margin=-1.0)
     with pytest.raises(ValueError, match="step2_reduction"):
         kdkeras.WiseStudentDistiller(tiny_model(2), tiny_model(1), step2_reduction="sum")
+    with pytest.raises(ValueError, match="step2_forward"):
+        kdkeras.WiseStudentDistiller(tiny_model(2), tiny_model(1), step2_forward="errors")
+    with pytest.raises(ValueError, match="step2_regularization"):
+        kdkeras.WiseStudentDistiller(tiny_model(2), tiny_model(1), step2_regularization="never")
 
 
 def test_trains_under_mixed_precision_with_loss_scaling(problem):
@@ -164,10 +182,207 @@ def test_evaluation_reports_no_step_two_metrics(problem):
     distiller = kdkeras.WiseStudentDistiller(tiny_model(2), tiny_model(1))
     distiller.compile(optimizer="sgd")
     trained = distiller.fit(x, y, batch_size=64, epochs=1, validation_data=(x, y), verbose=0).history
-    assert "step2_examples" in trained and "step2_loss" in trained
+    assert {"step2_examples", "step2_images", "step2_loss"} <= set(trained)
     assert not any(key.startswith("val_step2") for key in trained)
     logs = distiller.evaluate(x, y, batch_size=64, return_dict=True, verbose=0)
     assert {"loss", "student_loss", "distillation_loss"} <= set(logs) and not any("step2" in k for k in logs)
     values = distiller.evaluate(x, y, batch_size=64, verbose=0)
     assert values == [logs[name] for name in ("loss", "student_loss", "distillation_loss")]
     assert "step2_examples" in distiller.metrics_names  # outside evaluation, training's metrics
+
+
+def bn_model(seed, synchronized=False):
+    """A tiny Conv-BN-ReLU-Dense classifier of 4x4x2 images, to check what step 2 does to batch norm."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((4, 4, 2)),
+            keras.layers.Conv2D(4, 3, padding="same", name="conv"),
+            keras.layers.BatchNormalization(momentum=0.8, synchronized=synchronized, name="bn"),
+            keras.layers.ReLU(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, name="dense"),
+        ],
+        name=f"bn{seed}",
+    )
+
+
+def bn_problem(num=32, wrong_every=4):
+    """Images, labels, and cached teacher logits that are wrong on every `wrong_every`-th example."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(num, 4, 4, 2)).astype("float32")
+    y = rng.integers(0, 3, size=num).astype("int64")
+    wrong = np.zeros(num, bool)
+    if wrong_every:
+        wrong[::wrong_every] = True
+    given = np.where(wrong, (y + 1) % 3, y)
+    return x, y, 5.0 * np.eye(3, dtype="float32")[given], wrong
+
+
+def sgd_with_decay(mode, learning_rate, decay):
+    """Plain SGD (no momentum) with weight decay in the named form."""
+    if mode == "decoupled":
+        return keras.optimizers.SGD(learning_rate, weight_decay=decay)
+    return kdkeras.optimizers.L2SGD(learning_rate, momentum=0.0, l2=decay)
+
+
+def moving_update(weights, x, old_mean, old_variance, momentum=0.8):
+    """Batch norm's moving statistics after one training-mode forward of `x`, in numpy."""
+    conv = bn_model(0)
+    conv.set_weights(weights)
+    features = np.asarray(conv.get_layer("conv")(x))
+    mean, variance = features.mean(axis=(0, 1, 2)), features.var(axis=(0, 1, 2))
+    return momentum * old_mean + (1 - momentum) * mean, momentum * old_variance + (1 - momentum) * variance
+
+
+def sgd_step(weights, loss_of_logits, x, training, learning_rate, decay):
+    """`w - lr * (grad + decay * w)` for the trainable weights of `bn_model` at `weights`; the rest unchanged."""
+    model = bn_model(0)
+    model.set_weights(weights)
+    with tf.GradientTape() as tape:
+        loss = loss_of_logits(model(x, training=training))
+    grads = dict(zip([v.path for v in model.trainable_variables], tape.gradient(loss, model.trainable_variables)))
+    return [
+        w - learning_rate * (np.asarray(grads[v.path]) + decay * w) if v.path in grads else w
+        for v, w in zip(model.weights, weights)
+    ]
+
+
+def kl_at(temperature, teacher_logits, logits):
+    return keras.losses.KLDivergence()(tf.nn.softmax(teacher_logits / temperature), tf.nn.softmax(logits / temperature))
+
+
+@pytest.mark.parametrize(
+    "forward, regularization, mode, reduction",
+    [
+        ("batch", "once", "decoupled", "misclassified"),
+        ("batch", "once", "l2", "misclassified"),
+        ("batch", "twice", "decoupled", "misclassified"),
+        ("batch", "twice", "l2", "batch"),
+        ("misclassified", "once", "decoupled", "misclassified"),
+        ("misclassified", "once", "l2", "batch"),
+        ("misclassified", "twice", "decoupled", "batch"),
+        ("misclassified", "twice", "l2", "misclassified"),
+    ],
+)
+def test_one_batch_with_batch_norm_against_a_hand_computation(forward, regularization, mode, reduction):
+    x, y, teacher_logits, wrong = bn_problem()
+    lr, decay, temperature, alpha, beta = 0.1, 0.2, 2.0, 0.5, 0.3
+    student = bn_model(0)
+    start = [np.array(w) for w in student.weights]
+    distiller = kdkeras.WiseStudentDistiller(
+        student,
+        bn_model(1),
+        temperature=temperature,
+        alpha=alpha,
+        beta=beta,
+        correction="swap",
+        step2_forward=forward,
+        step2_regularization=regularization,
+        step2_reduction=reduction,
+    )
+    distiller.compile(optimizer=sgd_with_decay(mode, lr, decay))
+    history = distiller.fit({"images": x, "teacher_logits": teacher_logits}, y, batch_size=len(x), verbose=0)
+
+    # Step 1: BLKD on the whole batch in training mode, one decay, one move of the statistics.
+    def step1_loss(zs):
+        ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, zs)
+        return (1 - alpha) * ce + alpha * temperature**2 * kl_at(temperature, teacher_logits, zs)
+
+    after1 = sgd_step(start, step1_loss, x, True, lr, decay)
+    after1[4:6] = moving_update(start, x, start[4], start[5])
+    # Step 2: the swapped soft labels of the errors; decay again only with "twice".
+    corrected = teacher_logits.copy()
+    corrected[wrong] = 5.0 * np.eye(3, dtype="float32")[y[wrong]]
+    errors = int(wrong.sum())
+    scale = 1.0 if reduction == "misclassified" else errors / len(x)
+
+    def step2_loss(zs):
+        if forward == "batch":
+            zs = tf.boolean_mask(zs, wrong)
+        ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y[wrong], zs)
+        kd = temperature**2 * kl_at(temperature, corrected[wrong], zs)
+        return scale * (beta * ce + (1 - beta) * kd)
+
+    step2_decay = decay if regularization == "twice" else 0.0
+    step2_images = x if forward == "batch" else x[wrong]
+    expected = sgd_step(after1, step2_loss, step2_images, forward == "batch", lr, step2_decay)
+    if forward == "batch" and regularization == "twice":
+        expected[4:6] = moving_update(after1, x, after1[4], after1[5])
+
+    for path, got, want in zip([v.path for v in student.weights], weights_of(student), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=path)
+    if regularization == "once":
+        np.testing.assert_allclose(weights_of(student)[4:6], after1[4:6], rtol=1e-6, atol=1e-7)
+    assert history.history["step2_examples"] == [float(errors)]
+    assert history.history["step2_images"] == [float(len(step2_images))]
+    assert int(distiller.optimizer.iterations) == 1
+    assert distiller.optimizer.weight_decay == (decay if mode == "decoupled" else None)  # restored after tracing
+
+
+def two_replica_report():
+    """Trains WSKD with a batch-norm student for one epoch on 1 and on 2 replicas; prints the differences.
+
+    Run in a process with two logical CPUs (`test_two_replicas_update_as_one`). The epoch's second
+    batch has errors on the first replica's half only, the third none. Synchronised batch norm
+    normalises a training-mode forward (step 1, and step 2 with the batch forward) over the global
+    batch, so one and two replicas make the same updates.
+    """
+    import json
+
+    x, y, teacher_logits, wrong = bn_problem(num=96, wrong_every=0)
+    wrong[[0, 5, 17, 30, 33, 40]] = True  # batch 1: both halves; batch 2: the first half only
+    teacher_logits = 5.0 * np.eye(3, dtype="float32")[np.where(wrong, (y + 1) % 3, y)]
+    data = tf.data.Dataset.from_tensor_slices(({"images": x, "teacher_logits": teacher_logits}, y)).batch(32)
+    report = {}
+    mirrored = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])  # one per process: they share collective keys
+    for forward in ("misclassified", "batch"):
+        results = []
+        for strategy in (tf.distribute.get_strategy(), mirrored):
+            with strategy.scope():
+                student = bn_model(0, synchronized=True)
+                distiller = kdkeras.WiseStudentDistiller(
+                    student, bn_model(1), temperature=2.0, alpha=0.7, beta=0.4, step2_forward=forward
+                )
+                distiller.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=0.05))
+            history = distiller.fit(data, epochs=1, verbose=0).history
+            results.append((weights_of(student), history, strategy.num_replicas_in_sync))
+        (single, single_history, _), (multi, multi_history, replicas) = results
+        report[forward] = {
+            "replicas": replicas,
+            "max_weight_difference": max(float(np.max(np.abs(a - b))) for a, b in zip(single, multi)),
+            "finite": bool(all(np.all(np.isfinite(w)) for w in multi)),
+            "step2_images": [single_history["step2_images"], multi_history["step2_images"]],
+            "step2_examples": [single_history["step2_examples"], multi_history["step2_examples"]],
+        }
+    print(json.dumps(report))
+
+
+TWO_LOGICAL_CPUS = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from kdkeras.distillers import wise_student_distiller_test
+wise_student_distiller_test.two_replica_report()
+"""
+
+
+def test_two_replicas_update_as_one_even_when_a_replica_has_no_error():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=root)
+    result = subprocess.run(
+        [sys.executable, "-c", TWO_LOGICAL_CPUS], cwd=root, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    for forward, facts in report.items():
+        assert facts["replicas"] == 2 and facts["finite"], (forward, facts)
+        assert facts["max_weight_difference"] < 1e-5, (forward, facts)
+        assert facts["step2_examples"] == [[6.0], [6.0]]
+    assert report["misclassified"]["step2_images"] == [[6.0], [6.0]]
+    assert report["batch"]["step2_images"] == [[64.0], [64.0]]  # two batches of 32 had an error
