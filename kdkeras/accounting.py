@@ -2,7 +2,10 @@
 
 Every trained model's record (`results.json["models"]`) says how many
 images it was trained on (`images_trained`: epochs x training examples,
-plus the examples of any extra update such as WSKD's step 2), how many
+plus the images any extra update really forwarded and backpropagated,
+`extra_update_images`: for WSKD's step 2 the metric `step2_images`, the
+teacher's errors with `step2_forward="misclassified"` but the whole batch
+on every batch with an error with `"batch"`), how many
 images each frozen model it learned from ran on during its training
 (`frozen_forward_images`, 0 when their logits were cached) and which
 caches were filled for it (`cache_fills`). The counts here add those up:
@@ -21,7 +24,12 @@ caches were filled for it (`cache_fills`). The counts here add those up:
 
 import dataclasses
 
-__all__ = ["Work", "run_work", "study_work"]
+__all__ = ["Work", "run_work", "study_work", "extra_update_images", "EXTRA_UPDATE_IMAGES"]
+
+# The per-epoch metric in which a distiller logs the images of its updates beyond one per batch.
+EXTRA_UPDATE_IMAGES = "step2_images"
+# What WSKD logged before it logged `step2_images`: the teacher's errors, not the images step 2 computed.
+_ERRORS_ONLY = "step2_examples"
 
 
 @dataclasses.dataclass
@@ -49,6 +57,24 @@ class Work:
 
     def describe(self):
         return "; ".join(f"{k}: fwd {n['forward']} bwd {n['backward']}" for k, n in self.networks.items())
+
+
+def extra_update_images(rows):
+    """Images forwarded and backpropagated by the updates beyond one per batch, over a model's history rows.
+
+    `rows` are the per-epoch logs (dicts, as read from a history CSV). A row
+    without `step2_images` but with `step2_examples` was logged before WSKD
+    counted its step 2's images; its errors are taken, which undercounts a
+    full-batch step 2.
+    """
+    total = 0.0
+    for row in rows:
+        value = row.get(EXTRA_UPDATE_IMAGES)
+        if value in (None, ""):
+            value = row.get(_ERRORS_ONLY)
+        if value not in (None, ""):
+            total += float(value)
+    return int(round(total))
 
 
 def _trained_here(record):

@@ -70,3 +70,22 @@ def test_distinct_models_add_up():
     for record in second["models"]:
         record["model_key"] = record["model_key"] + "'"
     assert accounting.study_work([first, second]).models_trained == 4
+
+
+def test_extra_update_images_are_those_step_two_computed():
+    # Full-batch step 2 on 3 of 4 batches of 32 (9 errors): 96 images, not 9.
+    rows = [
+        {"epoch": "0", "step2_examples": "9", "step2_images": "96"},
+        {"epoch": "1", "step2_examples": "4", "step2_images": "64"},
+    ]
+    assert accounting.extra_update_images(rows) == 160
+    assert accounting.extra_update_images([{"epoch": "0", "loss": "1.0"}]) == 0  # one update per batch
+    assert accounting.extra_update_images([{"step2_examples": "7"}]) == 7  # a log from before step2_images
+
+
+def test_a_wskd_run_counts_its_step_two_images_forward_and_backward():
+    step2_images = 3 * N // 4
+    record = {"role": "student", "arch": "s", "flops": F1, "epochs": 1, "images_trained": N + step2_images}
+    work = accounting.run_work({"models": [record]})
+    assert work.networks["student(s)"] == {"forward": N + step2_images, "backward": N + step2_images, "flops": F1}
+    assert work.flops == 3 * F1 * (N + step2_images)
