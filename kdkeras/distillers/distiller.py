@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from kdkeras import losses, models
+from kdkeras.distillers.virtual_teacher import VirtualTeacher
 
 __all__ = ["Distiller", "StepOutputs", "split_inputs", "TEACHER_LOGITS", "IMAGES"]
 
@@ -128,8 +129,6 @@ class Distiller(keras.Model):
     def __init__(
         self, student, teacher, temperature=4.0, alpha=0.9, logit_standardization=False, name="distiller", **kwargs
     ):
-        from kdkeras.distillers.virtual_teacher import VirtualTeacher
-
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if not 0.0 <= alpha <= 1.0:
