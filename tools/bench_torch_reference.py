@@ -72,7 +72,7 @@ def main():
             loss = loss_fn(model(images[index].contiguous(memory_format=torch.channels_last)), labels[index])
             loss.backward()
             optimizer.step()
-        return float(loss)
+        return float(loss.detach())
 
     epochs = {"pytorch": torch_epoch}
     if not args.no_keras:
