@@ -34,6 +34,7 @@ def test_tiny_comparison_shares_the_teacher_and_resumes(tmp_path):
     assert first.returncode == 0, (first.stdout[-2000:], first.stderr[-3000:])
     assert "run 4/4" in first.stdout  # progress: the shared teacher, then 3 methods
 
+    study_csv = (out / "results.csv").read_bytes()
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert sorted((r["method"], r["seed"]) for r in rows) == [("blkd", "0"), ("nokd", "0"), ("wskd", "0")]
@@ -135,6 +136,33 @@ def test_tiny_comparison_shares_the_teacher_and_resumes(tmp_path):
         )
     assert f"| teacher | {teacher_percent} (1) | 50.00 |" in markdown
 
+    # The evidence beside the report: a results folder apart from the runs keeps each run's small records (no
+    # model), and with the runs gone the same results.csv is rebuilt from them.
+    published = tmp_path / "published"
+    kept = run_compare(*args, f"--results_dir={published}", "--report_only")
+    assert kept.returncode == 0, kept.stderr[-3000:]
+    records = published / "records"
+    assert sorted(p.name for p in records.iterdir()) == ["blkd", "cache", "nokd", "teacher", "wskd"]
+    assert (records / "teacher" / "seed0" / "results.json").exists()
+    assert (records / "wskd" / "seed0" / "student_history.csv").exists()
+    assert not list(published.rglob("*.keras")) and not list(records.rglob("logs"))
+    csv_bytes = (published / "results.csv").read_bytes()
+    assert csv_bytes == study_csv
+    os.rename(out, tmp_path / "gone")
+    again = run_compare(*args, f"--results_dir={published}", "--report_only")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (published / "results.csv").read_bytes() == csv_bytes
+    assert "Records lost" not in (published / "results.md").read_text()
+
+    # A run whose records are lost keeps its committed row, and the report says so.
+    for path in sorted((records / "wskd").rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()
+    lost = run_compare(*args, f"--results_dir={published}", "--report_only")
+    assert lost.returncode == 0, lost.stderr[-3000:]
+    assert (published / "results.csv").read_bytes() == csv_bytes
+    markdown = (published / "results.md").read_text()
+    assert "## Records lost" in markdown and "holds them: wskd (seed 0)." in markdown
+
 
 @pytest.mark.parametrize(
     "extra, named",
@@ -144,6 +172,8 @@ def test_tiny_comparison_shares_the_teacher_and_resumes(tmp_path):
         (["--method=blkd"], "--method"),
         (["--reference=kd=50"], "--reference"),
         (["--reference=nokd=high"], "--reference"),
+        (["--peer=results/none.json", "--reference=nokd=50"], "--peer"),
+        (["--variant=teacher:wskd:wskd_margin=2"], "--variant"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, extra, named):

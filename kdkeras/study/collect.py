@@ -272,7 +272,7 @@ def collect(plan):
             payloads.append(payload)
             shared = teachers.get(seed, {"seconds": 0.0, "flops": 0})
             rows.append(row_of(plan, name, seed, payload, records_dir, shared))
-        elif (name, seed) in committed:
+        elif committed.get((name, seed), {}).get("run_dir") == plan.run_dir(name, seed):  # this study's row
             rows.append(lost_row(committed[(name, seed)]))
             lost.append((name, seed))
     found_teachers = {**teachers_from_rows(plan, rows), **teachers} if plan.trains_shared_teacher else teachers

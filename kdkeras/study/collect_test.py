@@ -34,7 +34,7 @@ def make_plan(tmp_path, **changes):
         extra_methods=[],
         extra_seeds=[0],
         variants={},
-        output_dir=str(tmp_path / "runs"),
+        output_dir="runs/s",
         edge="off",
         results_dir=str(tmp_path / "results"),
     )
@@ -61,6 +61,7 @@ def test_rows_whose_records_are_lost_are_kept_from_the_committed_csv_byte_for_by
     report.write_csv(path, evidence.rows)
     with open(path, newline="") as f:
         assert f.read() == committed.replace("\n", "\r\n")
+    assert collect.collect(make_plan(tmp_path, output_dir="runs/other")).rows == []  # another study's rows
 
 
 def test_a_lost_teacher_checkpoint_record_is_the_one_teacher_the_rows_name(tmp_path):
