@@ -178,7 +178,9 @@ def lost_lines(plan, evidence, plots_kept):
         f"(`{os.path.join(plan.report_dir, 'records')}`) holds them: {_runs_text(evidence.lost)}. Their rows are "
         "the ones results.csv held, unchanged, and the table, `cost.png` and `delta.png` are drawn from them. What "
         "only their records held is not in this report for them: the comparisons at the final model's size, the "
-        "mechanisms' logs per epoch, the study's whole work and the commits that trained them.",
+        "mechanisms' logs per epoch, the study's whole work and the commits that trained them. Nor can the "
+        "recipe below vouch for them: it is the one this command sets today, a setting added since they trained "
+        "at today's default, which need not be what trained them.",
     ]
     if evidence.teachers and any(t["payload"] is None for t in evidence.teachers.values()):
         lines += [
