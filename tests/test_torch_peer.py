@@ -111,6 +111,23 @@ def test_onecycle_rates_equal_kdkeras_schedule():
         )
 
 
+def test_torch_onecycle_is_pytorchs_with_momentum_held():
+    total = 100
+    args = torch_peer.parse_args(["--lr_schedule=torch_onecycle"])
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([parameter], lr=args.learning_rate, momentum=0.9, nesterov=True)
+    scheduler = torch_peer.make_scheduler(torch, optimizer, args, total)
+    rates, momenta = [], set()
+    for _ in range(total):
+        rates.append(optimizer.param_groups[0]["lr"])
+        momenta.add(optimizer.param_groups[0]["momentum"])
+        optimizer.step()
+        scheduler.step()
+    assert isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR) and momenta == {0.9}
+    assert rates[0] == pytest.approx(0.1 / 25) and max(rates) == pytest.approx(0.1)
+    assert rates[-1] == pytest.approx(0.1 / 25 / 1e4) and int(np.argmax(rates)) == 14  # 15% of 100, from 0
+
+
 def test_distillation_loss_against_numpy():
     rng = np.random.default_rng(2)
     student, teacher = rng.normal(0, 3, (5, 4)), rng.normal(0, 3, (5, 4))

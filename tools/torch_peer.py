@@ -60,7 +60,6 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODELS = ("teacher", "nokd", "blkd")
 SCHEDULES = ("kdkeras_onecycle", "torch_onecycle")
 # kdkeras.optimizers' one-cycle constants (PyTorch's OneCycleLR defaults): start at peak/25, end at start/1e4.
 ONECYCLE_DIV_FACTOR = 25.0
@@ -119,9 +118,13 @@ def parse_args(argv):
         (args.epochs >= 1, f"--epochs={args.epochs}: expected at least 1"),
         (args.batch_size >= 1, f"--batch_size={args.batch_size}: expected at least 1"),
         (args.learning_rate > 0, f"--learning_rate={args.learning_rate}: expected more than 0"),
-        (0 <= args.momentum < 1, f"--momentum={args.momentum}: expected a value in [0, 1)"),
+        (0 < args.momentum < 1, f"--momentum={args.momentum}: expected a value in (0, 1) (Nesterov needs one)"),
         (args.weight_decay >= 0, f"--weight_decay={args.weight_decay}: expected 0 or more"),
         (0 <= args.warmup_fraction < 1, f"--warmup_fraction={args.warmup_fraction}: expected a value in [0, 1)"),
+        (
+            args.warmup_fraction > 0 or args.lr_schedule != "torch_onecycle",
+            "--warmup_fraction=0: OneCycleLR (--lr_schedule=torch_onecycle) needs a warm-up",
+        ),
         (args.temperature > 0, f"--temperature={args.temperature}: expected more than 0"),
         (0 <= args.alpha <= 1, f"--alpha={args.alpha}: expected a value in [0, 1]"),
         (args.threads >= 1, f"--threads={args.threads}: expected at least 1"),
