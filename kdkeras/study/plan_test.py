@@ -1,4 +1,6 @@
+import json
 import os
+import types
 
 import pytest
 
@@ -103,3 +105,16 @@ def test_seeds_and_references_are_checked():
     )
     with pytest.raises(UsageError, match="--reference=blkd=80"):
         study_plan.parse_reference(["blkd=80"], ["nokd"])
+
+
+def test_the_reference_is_the_peer_file_for_the_studys_names_or_the_typed_one(tmp_path):
+    path = tmp_path / "peer.json"
+    values = types.SimpleNamespace(peer=str(path), reference=[], reference_source="")
+    assert study_plan._reference(values, ["nokd", "blkd"]) == ({}, "", None)  # not run yet: no reference
+    path.write_text(json.dumps({"source": "torch", "accuracy": {"teacher": 0.86, "nokd": 0.8, "dkd": 0.7}}))
+    reference, source, peer = study_plan._reference(values, ["nokd", "blkd"])
+    assert reference == {"teacher": 0.86, "nokd": 0.8} and source == "torch" and peer["accuracy"]["dkd"] == 0.7
+    typed = types.SimpleNamespace(peer="", reference=["nokd=80"], reference_source="a paper")
+    assert study_plan._reference(typed, ["nokd"]) == ({"nokd": 0.8}, "a paper", None)
+    with pytest.raises(UsageError, match="--peer and --reference"):
+        study_plan._reference(types.SimpleNamespace(peer=str(path), reference=["nokd=80"]), ["nokd"])

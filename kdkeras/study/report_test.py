@@ -141,3 +141,13 @@ def test_the_peer_file_is_checked_with_its_times_and_a_missing_one_is_said(tmp_p
     assert cells(section, "| teacher |")[-1] == "– / 300"  # the teacher's seconds are lost with its record
     missing = markdown(make_plan(tmp_path, peer_path="results/peer.json"))
     assert "The peer was not run: there is no peer file at `results/peer.json`" in missing
+
+
+def test_rows_that_learned_from_another_teacher_than_the_checkpoint_are_named(tmp_path):
+    plan = make_plan(tmp_path)
+    outside = {"arch": "resnet20", "accuracy": 0.95, "seconds": 10.0, "epochs": 4, "commit": "abc", "flags": {}}
+    evidence = collect.Evidence(ROWS, {}, [], [], outside)
+    lines = report.teacher_pairing_lines(plan, evidence)
+    assert lines[-1].startswith("Not the same teacher: 7 rows learned from a teacher of 90.00%")
+    assert lines[-1].endswith("blkd (seeds 0, 1, 2, 3), wskd (seeds 0, 1, 2).")
+    assert report.teacher_pairing_lines(plan, collect.Evidence(ROWS, {}, [], [], {**outside, "accuracy": 0.9})) == []
