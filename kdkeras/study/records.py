@@ -14,8 +14,8 @@ import os
 
 from kdkeras import io
 
-# The one import of the training run's internals: where a model's per-epoch history is read.
-from kdkeras.pipelines.run import epoch_history
+# The one import from the training run: where a model's per-epoch history is read.
+from kdkeras.pipelines.records import epoch_history
 
 __all__ = ["epoch_history", "find_results", "keep", "load_results", "small_records"]
 
