@@ -1,9 +1,6 @@
 """The method units together: unique flags, knobs with ranges, and TrainConfig derived from them."""
 
 import dataclasses
-import subprocess
-import sys
-
 import pytest
 
 from kdkeras import config, methods
@@ -55,12 +52,3 @@ def test_validation_words_each_declared_range_with_its_flag(changes, words):
 def test_study_flags_come_from_the_units():
     flag = methods.study_flags()["dekd_teacher_epochs"]
     assert flag.replaces == "teacher_epochs" and flag.default == 0
-
-
-def test_configuration_imports_neither_tensorflow_nor_a_pipeline():
-    code = (
-        "import sys; import kdkeras.config, kdkeras.methods; "
-        "print(sorted(m for m in sys.modules if m.startswith(('tensorflow', 'keras', 'kdkeras.pipelines'))))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
