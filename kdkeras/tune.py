@@ -41,7 +41,7 @@ from absl import app, flags  # noqa: E402
 from kdkeras import cli, experiment, io  # noqa: E402
 from kdkeras import config as train_config
 from kdkeras.errors import DivergenceError, TrainingError, UsageError, check  # noqa: E402
-from kdkeras.pipelines import METHODS, Run, methods, registry  # noqa: E402
+from kdkeras.pipelines import METHODS, Run, links, registry  # noqa: E402
 from kdkeras.run_directory import by_content, check_settings, claim  # noqa: E402
 
 TUNERS = ("random", "bayesian", "hyperband")
@@ -274,7 +274,7 @@ class Search:
     def shared_teacher(self):
         """The fixed network the method learns from, trained (or loaded) once; None if there is none."""
         run = self.run_in(dataclasses.replace(self.config, output_dir=self.path("teacher")))
-        teacher = methods.teacher_of(run)
+        teacher = links.teacher_of(run)
         if teacher is None:
             return None
         self.teacher_record = dict(run.records[-1])

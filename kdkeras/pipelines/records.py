@@ -3,7 +3,8 @@ its per-epoch history, and the work it counts (`kdkeras.accounting` adds the cou
 
 A record holds the model's size, cost and test accuracy, and the work of
 training it: `images_trained` (epochs x training examples, plus the images
-of any extra update a distiller makes, WSKD's step 2),
+of any extra update a distiller makes, WSKD's step 2, as
+`kdkeras.accounting` reads them from the history),
 `frozen_forward_images` (per frozen model it learned from: images it ran
 on, 0 when its logits were cached) and `cache_fills`.
 """
@@ -13,13 +14,12 @@ import os
 
 import numpy as np
 
-from kdkeras import io, models
+from kdkeras import accounting, io, models
 
 __all__ = [
     "accuracy",
     "model_record",
     "epoch_history",
-    "extra_update_images",
     "images_trained",
     "frozen_forward_images",
     "cache_fills",
@@ -66,24 +66,10 @@ def epoch_history(path):
     return [by_epoch[epoch] for epoch in sorted(by_epoch, key=int)]
 
 
-def extra_update_images(history):
-    """Images of the updates a distiller makes beyond one per batch (WSKD's step 2), over the epochs of `history`.
-
-    A distiller logs per epoch the images its extra update really forwards
-    and backpropagates as the metric `step2_images`; histories written
-    before it did log `step2_examples` instead, which is then counted.
-    """
-    total = 0.0
-    for row in history:
-        count = row.get("step2_images") or row.get("step2_examples")
-        if count:
-            total += float(count)
-    return int(total)
-
-
 def images_trained(epochs, num_train, history):
-    """Images a model was trained on: one pass over the `num_train` examples per epoch, plus any extra update."""
-    return epochs * num_train + extra_update_images(history)
+    """Images a model was trained on: one pass over the `num_train` examples per epoch, plus the images of
+    any extra update its `history` logs (`accounting.extra_update_images`: WSKD's `step2_images`)."""
+    return epochs * num_train + accounting.extra_update_images(history)
 
 
 def frozen_forward_images(networks, epochs, num_train, cached):

@@ -31,17 +31,15 @@ def test_a_history_lists_each_epoch_once_in_order_the_resumed_one_as_last_logged
     assert [(r["epoch"], r["loss"]) for r in rows] == [("0", "2.0"), ("1", "1.4"), ("2", "1.0"), ("10", "0.5")]
 
 
-def test_extra_update_images_count_step2_images_and_fall_back_to_step2_examples_of_older_histories():
-    # WSKD logs the images its second update really runs on; older histories only the examples it chose.
+def test_images_trained_add_the_step2_images_or_older_histories_step2_examples_to_the_epochs():
+    # WSKD logs the images its second update really runs on; older histories only the errors it learned from.
     new = [{"epoch": "0", "step2_images": "120.0", "step2_examples": "30.0"}, {"epoch": "1", "step2_images": "64"}]
     old = [{"epoch": "0", "step2_examples": "30.0"}, {"epoch": "1", "step2_examples": "12"}]
     resumed_across = [old[0], new[1]]
-    assert records.extra_update_images(new) == 184
-    assert records.extra_update_images(old) == 42
-    assert records.extra_update_images(resumed_across) == 94
-    assert records.extra_update_images([{"epoch": "0", "loss": "1.0"}]) == 0
-    assert records.extra_update_images([{"epoch": "0", "step2_images": ""}]) == 0
-    assert records.images_trained(3, 1000, new) == 3 * 1000 + 184
+    assert records.images_trained(2, 1000, new) == 2 * 1000 + 120 + 64
+    assert records.images_trained(2, 1000, old) == 2 * 1000 + 30 + 12
+    assert records.images_trained(2, 1000, resumed_across) == 2 * 1000 + 30 + 64
+    assert records.images_trained(3, 1000, [{"epoch": "0", "loss": "1.0"}]) == 3000
     assert records.images_trained(3, 1000, []) == 3000
 
 
