@@ -302,6 +302,7 @@ def report(seconds, step2_images, images, fill, teacher_flops, student_flops):
         work_ratio = work[name] / work[blkd_of(name)]
         facts["variants"][name] = {
             "median_seconds": median[name],
+            "min_seconds": min(s),
             "seconds": s,
             "step2_images_per_epoch": step2_images[name],
             "ratio_to_student": median[name] / median[base_of(name)],
