@@ -302,6 +302,7 @@ def test_interrupted_search_resumes_never_reads_the_test_split_and_its_best_flag
     bare = [n[2:] if n.startswith("no") and n[2:] in fields else n for n in names]
     assert set(bare) <= set(fields) and len(bare) == len(set(bare))
     left_unset = {"data_dir", "defective_teacher_accuracy", "tpu", "teacher_cache_dir", "model_store"}  # None
+    left_unset |= {"fitnets_student_layer", "fitnets_teacher_layer"}  # None: fitnets picks its default layers
     assert set(fields) - set(bare) == left_unset
     kdtrain.FLAGS.unparse_flags()
     try:
