@@ -9,6 +9,8 @@ the mean over the *global* batch, which is what makes an update under
 
 import tensorflow as tf
 
+from kdkeras import ranges
+
 
 def cross_entropy_per_example(labels, logits):
     """Cross-entropy of integer `labels` under `softmax(logits)`."""
@@ -232,7 +234,7 @@ def swap_true_class(teacher_logits, labels):
     return tf.where(misclassified(logits, labels)[:, None], swapped, logits)
 
 
-CORRECTIONS = ("lift", "swap")
+CORRECTIONS = ranges.WSKD_CORRECTIONS.choices
 
 
 def correct_soft_labels(teacher_logits, labels, correction="lift", margin=1.0):

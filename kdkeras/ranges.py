@@ -89,3 +89,11 @@ FRACTION_OPEN = Interval(0.0, 1.0, high_open=True)
 OPTIMIZERS = OneOf(("sgd", "adam"))
 SCHEDULES = OneOf(("constant", "cosine", "step", "onecycle"))
 WEIGHT_DECAY_MODES = OneOf(("decoupled", "l2"))
+
+# The methods' own choices and ranges, shared by their units (kdkeras.methods) and their distillers.
+TFKD_CORRECT_PROB = Interval(0.9, 1.0, high_open=True)
+WSKD_CORRECTIONS = OneOf(("lift", "swap"))
+WSKD_STEP2_REDUCTIONS = OneOf(("misclassified", "batch"), joiner=" or ")
+WSKD_STEP2_FORWARDS = OneOf(("misclassified", "batch"), joiner=" or ")
+WSKD_STEP2_REGULARIZATIONS = OneOf(("once", "twice"), joiner=" or ")
+WHOLE_NON_NEGATIVE = Interval(0, integer=True)

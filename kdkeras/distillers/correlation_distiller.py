@@ -2,7 +2,7 @@
 
 import keras
 
-from kdkeras import losses
+from kdkeras import losses, ranges
 from kdkeras.distillers.distiller import Distiller
 
 
@@ -74,10 +74,8 @@ class CorrelationDistiller(Distiller):
         **kwargs,
     ):
         for label, value in (("inter_weight", inter_weight), ("intra_weight", intra_weight), ("ce_weight", ce_weight)):
-            if not value >= 0:
-                raise ValueError(f"{label} must be >= 0, got {value}")
-        if not tau > 0:
-            raise ValueError(f"tau must be > 0, got {tau}")
+            ranges.NON_NEGATIVE.check(label, value)
+        ranges.POSITIVE.check("tau", tau)
         super().__init__(
             student,
             teacher,

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from kdkeras import losses
+from kdkeras import losses, ranges
 from kdkeras.distillers.distiller import Distiller
 
 
@@ -76,10 +76,8 @@ class DecoupledDistiller(Distiller):
         **kwargs,
     ):
         for label, value in (("alpha", alpha), ("beta", beta), ("ce_weight", ce_weight)):
-            if not value >= 0:
-                raise ValueError(f"{label} must be >= 0, got {value}")
-        if int(warmup_steps) != warmup_steps or warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be a whole number >= 0, got {warmup_steps}")
+            ranges.NON_NEGATIVE.check(label, value)
+        ranges.WHOLE_NON_NEGATIVE.check("warmup_steps", warmup_steps)
         # The base class's alpha is a KD weight in [0, 1]; DKD's is TCKD's weight, set below.
         super().__init__(
             student,

@@ -5,7 +5,7 @@ import collections
 import keras
 import tensorflow as tf
 
-from kdkeras import losses, models
+from kdkeras import losses, models, ranges
 from kdkeras.distillers.virtual_teacher import VirtualTeacher
 
 __all__ = ["Distiller", "StepOutputs", "split_inputs", "TEACHER_LOGITS", "IMAGES"]
@@ -129,10 +129,8 @@ class Distiller(keras.Model):
     def __init__(
         self, student, teacher, temperature=4.0, alpha=0.9, logit_standardization=False, name="distiller", **kwargs
     ):
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        ranges.POSITIVE.check("temperature", temperature)
+        ranges.PROBABILITY.check("alpha", alpha)
         if logit_standardization and isinstance(teacher, VirtualTeacher):
             raise ValueError(
                 "logit_standardization z-scores a teacher network's logits; Tf-KD's virtual teacher has none "

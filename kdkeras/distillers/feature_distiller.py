@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from kdkeras import losses
+from kdkeras import losses, ranges
 from kdkeras.distillers.distiller import Distiller, StepOutputs, split_inputs
 from kdkeras.models import features
 
@@ -131,8 +131,7 @@ class FeatureDistiller(Distiller):
         **kwargs,
     ):
         for argument, value in (("hint_weight", hint_weight), ("ce_weight", ce_weight), ("kd_weight", kd_weight)):
-            if not value >= 0:
-                raise ValueError(f"{argument} must be >= 0, got {value}")
+            ranges.NON_NEGATIVE.check(argument, value)
         super().__init__(
             student,
             teacher,

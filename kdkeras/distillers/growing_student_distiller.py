@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from kdkeras import losses, models
+from kdkeras import losses, models, ranges
 from kdkeras.distillers.distiller import Distiller, check_frozen_model
 
 PREVIOUS_LOGITS = "previous_logits"
@@ -68,8 +68,7 @@ class GrowingStudentDistiller(Distiller):
         name="growing_student_distiller",
         **kwargs,
     ):
-        if gamma < 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma}")
+        ranges.NON_NEGATIVE.check("gamma", gamma)
         super().__init__(
             student,
             teacher,

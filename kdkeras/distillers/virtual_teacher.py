@@ -2,7 +2,7 @@
 
 import keras
 
-from kdkeras import losses
+from kdkeras import losses, ranges
 
 
 @keras.saving.register_keras_serializable(package="kdkeras")
@@ -35,8 +35,7 @@ class VirtualTeacher(keras.Model):
     def __init__(self, num_classes, correct_prob=0.9, name="virtual_teacher", **kwargs):
         if int(num_classes) < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-        if not 0.9 <= correct_prob < 1.0:
-            raise ValueError(f"correct_prob must be in [0.9, 1), got {correct_prob}")
+        ranges.TFKD_CORRECT_PROB.check("correct_prob", correct_prob)
         super().__init__(name=name, **kwargs)
         self.num_classes = int(num_classes)
         self.correct_prob = float(correct_prob)

@@ -1,6 +1,7 @@
 """The method units together: unique flags, knobs with ranges, and TrainConfig derived from them."""
 
 import dataclasses
+
 import pytest
 
 from kdkeras import config, methods

@@ -6,15 +6,13 @@ from kdkeras import ranges
 from kdkeras.methods.unit import Method
 from kdkeras.settings import Tune, setting
 
-CORRECT_PROB = ranges.Interval(0.9, 1.0, high_open=True)
-
 
 @dataclasses.dataclass
 class Settings:
     tfkd_correct_prob: float = setting(
         0.9,
         "tfkd_reg: the virtual teacher's probability of the true class",
-        valid=CORRECT_PROB,
+        valid=ranges.TFKD_CORRECT_PROB,
         tune=Tune(0.9, 0.99),
     )
 

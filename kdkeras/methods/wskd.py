@@ -6,16 +6,14 @@ from kdkeras import ranges
 from kdkeras.methods.unit import LOGIT_MATCHING, Method
 from kdkeras.settings import Tune, setting
 
-CORRECTION = ranges.OneOf(("lift", "swap"))
-STEP2_REDUCTION = ranges.OneOf(("misclassified", "batch"), joiner=" or ")
-STEP2_FORWARD = ranges.OneOf(("misclassified", "batch"), joiner=" or ")
-STEP2_REGULARIZATION = ranges.OneOf(("once", "twice"), joiner=" or ")
-
 
 @dataclasses.dataclass
 class Settings:
     wskd_correction: str = setting(
-        "lift", "wskd: soft-label correction, lift or swap", valid=CORRECTION, tune=Tune(choices=CORRECTION.choices)
+        "lift",
+        "wskd: soft-label correction, lift or swap",
+        valid=ranges.WSKD_CORRECTIONS,
+        tune=Tune(choices=ranges.WSKD_CORRECTIONS.choices),
     )
     wskd_margin: float = setting(
         1.0,
@@ -29,19 +27,19 @@ class Settings:
     wskd_step2_reduction: str = setting(
         "misclassified",
         "wskd: average the step-2 loss over the misclassified examples, or over the whole batch",
-        valid=STEP2_REDUCTION,
+        valid=ranges.WSKD_STEP2_REDUCTIONS,
     )
     wskd_step2_forward: str = setting(
         "misclassified",
         "wskd: step 2 forwards and backpropagates only the teacher's errors (batch norm with its moving "
         "statistics), or the whole batch with the loss masked",
-        valid=STEP2_FORWARD,
+        valid=ranges.WSKD_STEP2_FORWARDS,
     )
     wskd_step2_regularization: str = setting(
         "once",
         "wskd: weight decay and batch norm's moving statistics act once per batch (in step 1), or twice "
         "(also in step 2, the behaviour of the first CIFAR-10 study)",
-        valid=STEP2_REGULARIZATION,
+        valid=ranges.WSKD_STEP2_REGULARIZATIONS,
     )
     wskd_second_update: bool = setting(
         True, "wskd: the second update on the teacher's errors; false: their corrected labels in step 1 instead"
