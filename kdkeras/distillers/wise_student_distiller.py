@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from kdkeras import losses, optimizers
+from kdkeras import losses, optimizers, ranges
 from kdkeras.distillers.distiller import Distiller
 
 
@@ -45,9 +45,9 @@ def _moving_statistics(model):
     return found
 
 
-STEP2_REDUCTIONS = ("misclassified", "batch")
-STEP2_FORWARDS = ("misclassified", "batch")
-STEP2_REGULARIZATIONS = ("once", "twice")
+STEP2_REDUCTIONS = ranges.WSKD_STEP2_REDUCTIONS.choices
+STEP2_FORWARDS = ranges.WSKD_STEP2_FORWARDS.choices
+STEP2_REGULARIZATIONS = ranges.WSKD_STEP2_REGULARIZATIONS.choices
 
 
 @keras.saving.register_keras_serializable(package="kdkeras")
@@ -116,8 +116,12 @@ class WiseStudentDistiller(Distiller):
             logit is raised (`>= 0`).
         step2_reduction: `"misclassified"` (default) or `"batch"`: what the
             step-2 loss is averaged over.
-        step2_forward: `"batch"` (default) or `"misclassified"`: which
-            examples step 2 forwards and backpropagates.
+        step2_forward: `"misclassified"` (default: the proposal's "update the
+            student only using the misclassified samples") or `"batch"` (the
+            first CIFAR-10 study's full-batch step 2): which examples step 2
+            forwards and backpropagates.
+        logit_standardization: z-score the logits of both steps' KD terms
+            (see `Distiller`).
         step2_regularization: `"once"` (default) or `"twice"`: whether step 2
             decays the weights and moves the batch-norm statistics again.
         second_update: `True` (default, WSKD); `False` for the ablation
@@ -153,26 +157,18 @@ class WiseStudentDistiller(Distiller):
         correction="lift",
         margin=1.0,
         step2_reduction="misclassified",
-        step2_forward="batch",
+        step2_forward="misclassified",
         step2_regularization="once",
         second_update=True,
         name="wise_student_distiller",
         **kwargs,
     ):
-        if correction not in losses.CORRECTIONS:
-            raise ValueError(f"correction must be one of {losses.CORRECTIONS}, got {correction!r}")
-        if not 0.0 <= beta <= 1.0:
-            raise ValueError(f"beta must be in [0, 1], got {beta}")
-        if margin < 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
-        if step2_reduction not in STEP2_REDUCTIONS:
-            raise ValueError(f"step2_reduction must be one of {STEP2_REDUCTIONS}, got {step2_reduction!r}")
-        if step2_forward not in STEP2_FORWARDS:
-            raise ValueError(f"step2_forward must be one of {STEP2_FORWARDS}, got {step2_forward!r}")
-        if step2_regularization not in STEP2_REGULARIZATIONS:
-            raise ValueError(
-                f"step2_regularization must be one of {STEP2_REGULARIZATIONS}, got {step2_regularization!r}"
-            )
+        ranges.WSKD_CORRECTIONS.check("correction", correction)
+        ranges.PROBABILITY.check("beta", beta)
+        ranges.NON_NEGATIVE.check("margin", margin)
+        ranges.WSKD_STEP2_REDUCTIONS.check("step2_reduction", step2_reduction)
+        ranges.WSKD_STEP2_FORWARDS.check("step2_forward", step2_forward)
+        ranges.WSKD_STEP2_REGULARIZATIONS.check("step2_regularization", step2_regularization)
         super().__init__(student, teacher, temperature=temperature, alpha=alpha, name=name, **kwargs)
         self.beta = float(beta)
         self.correction = correction
@@ -243,7 +239,12 @@ class WiseStudentDistiller(Distiller):
             with tf.GradientTape() as tape:
                 student_logits = self.student_logits(images, training)
                 per_example = losses.wise_student_step2_per_example(
-                    labels, student_logits, corrected, self.temperature, self.beta
+                    labels,
+                    student_logits,
+                    corrected,
+                    self.temperature,
+                    self.beta,
+                    standardize=self.logit_standardization,
                 )
                 loss = losses.global_mean(per_example, mask=wrong, count=denominator)
                 scaled_loss = self.optimizer.scale_loss(loss)
