@@ -53,15 +53,16 @@ COMPARE_FLAGFILES = sorted(
 
 @pytest.mark.parametrize("flagfile", COMPARE_FLAGFILES)
 def test_comparison_flagfile_plans_valid_runs(flagfile):
-    from tests.test_compare import load_compare
+    from kdkeras.study import plan as study_plan
 
-    compare = load_compare()
+    if "methods" not in FLAGS:
+        study_plan.define_flags()
     FLAGS.unparse_flags()
     cwd = os.getcwd()
     os.chdir(ROOT)  # flagfiles name nested flagfiles relative to the project
     try:
         FLAGS(["tools/compare.py", f"--flagfile={flagfile}"])
-        plan = compare.plan_from_flags(FLAGS)  # validates every run's settings
+        plan = study_plan.plan_from_flags(FLAGS)  # validates every run's settings
     finally:
         os.chdir(cwd)
         FLAGS.unparse_flags()
