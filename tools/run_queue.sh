@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# This round's long runs, one queue, in the background at the lowest CPU priority, resumable: run it again after
+# any stop and every step goes on where it stopped (finished models are loaded, an unfinished one resumes from its
+# last backup, a finished study only rewrites its report).
+#   nohup tools/run_queue.sh >> runs/queue.log 2>&1 &
+# Pause it for a benchmark with `kill -STOP -- -PGID` (the queue's process group; `kill -CONT` goes on).
+# Steps, in the order the round asks for:
+#   1. the CIFAR-10 shared teacher (configs/study/cifar10_teacher.flags), kept in results/cifar10/teacher/;
+#   2. WSKD's step 2 on seed 0, both forwards, and BLKD (configs/compare/cifar10_round2_step2.flags);
+#   3. the rest of the CIFAR-10 study's round 2 (configs/compare/cifar10_round2.flags);
+#   4. the PyTorch peer of the CIFAR-10 recipe (tools/torch_peer.py, with the [peer] extra);
+#   5. the MNIST study and its teacher (configs/compare/mnist_study.flags, configs/study/mnist_teacher.flags);
+#   6. the MLPerf Tiny recipe (configs/edge/: teacher, then NOKD and BLKD students of mlperf_resnet8).
+# A step that fails is reported and the queue goes on with the next; its own command resumes it.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p runs
+say() { echo "[queue] $(date -u +%Y-%m-%dT%H:%M:%SZ) $*"; }
+idle() { if command -v chrt >/dev/null; then chrt --idle 0 "$@"; else nice -n 19 "$@"; fi; }
+step() {
+  local name=$1
+  shift
+  say "start: $name"
+  if "$@"; then say "done: $name"; else say "FAILED ($?): $name; run the queue again to resume it"; fi
+}
+
+if [ ! -d data/cifar10-jpeg/train ]; then
+  mkdir -p data/cifar10-jpeg && tar xzf ../shared/datasets/cifar10-jpeg.tar.gz -C data/cifar10-jpeg
+fi
+if [ ! -d data/cifar10-png/train ]; then
+  mkdir -p data/cifar10-png && cat ../shared/datasets/cifar10-png/cifar10-png.tar.gz.part-* | tar xz -C data/cifar10-png
+fi
+
+keep_teacher() {
+  local trained=runs/study/cifar10/teacher kept=results/cifar10/teacher
+  [ -f "$kept/student.keras" ] && return 0
+  idle python -m kdkeras.train --flagfile=configs/study/cifar10_teacher.flags || return 1
+  mkdir -p "$kept"
+  cp "$trained"/*.json "$trained"/*.csv "$kept"/
+  cp "$trained/student.keras" "$kept/.student.keras.partial" && mv "$kept/.student.keras.partial" "$kept/student.keras"
+}
+
+peer() {
+  python -c "import torch" 2>/dev/null || python -m pip install --quiet -e ".[peer]" || return 1
+  idle python tools/torch_peer.py
+}
+
+mlperf() {
+  for part in teacher nokd blkd; do
+    idle python -m kdkeras.train --flagfile="configs/edge/mlperf_$part.flags" || return 1
+  done
+}
+
+step "CIFAR-10 shared teacher" keep_teacher
+step "CIFAR-10 round 2: WSKD's step 2 on seed 0" tools/run_study.sh configs/compare/cifar10_round2_step2.flags
+step "CIFAR-10 round 2" tools/run_study.sh configs/compare/cifar10_round2.flags
+step "PyTorch peer" peer
+step "MNIST study" tools/run_study.sh configs/compare/mnist_study.flags configs/study/mnist_teacher.flags
+step "MLPerf Tiny recipe" mlperf
+say "queue finished"
