@@ -19,6 +19,7 @@ from absl import app, flags
 
 from edge.budget import budget_line
 from edge.keras_model import load_keras_model
+from edge.names import RUNTIMES
 from edge.tensor_io import from_output, to_input
 from kdkeras import cli, errors
 from kdkeras.io import write_json_atomic
@@ -103,9 +104,6 @@ def _latency(run, image, runs, warmup):
 def _peak_rss_bytes():
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
-
-
-RUNTIMES = ("litert", "tflm")
 
 
 def benchmark_tflite(

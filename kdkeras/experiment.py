@@ -44,6 +44,7 @@ def prepare(config):
         data_dir=config.data_dir,
         validation_fraction=config.validation_fraction,
         seed=config.seed,
+        announce=True,
     )
     return strategy, splits
 

@@ -7,7 +7,7 @@ all read from this metadata, so each fact about a setting is written once.
 """
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 __all__ = ["setting", "Tune", "valid_range", "tune_range"]
 
@@ -22,6 +22,9 @@ class Tune:
             depend on the run (TAKD's assistant chains).
         only_if: `(setting, value)`: the setting acts only when another has
             that value (WSKD's margin only with the `lift` correction).
+        candidates: `candidates(config, info, given) -> [choice]` for choices
+            that depend on the run (TAKD's assistant chains), `given` the
+            search's own list.
     """
 
     low: Optional[float] = None
@@ -29,6 +32,7 @@ class Tune:
     sampling: str = "linear"
     choices: Optional[Tuple] = None
     only_if: Optional[Tuple[str, object]] = None
+    candidates: Optional[Callable] = None
 
     @property
     def is_choice(self):

@@ -3,9 +3,8 @@
 Every `kdkeras.train` flag describes the recipe (data, architectures,
 epochs, optimizer, ...); the extra flags below describe the search. A
 keras-tuner oracle (`--tuner=random|bayesian|hyperband`) proposes values of
-the method's knobs (its `MethodSpec.knobs` in `kdkeras.pipelines.registry`:
-temperature and alpha for every KD method, plus the method's own, in the
-ranges of `registry.KNOBS`); each trial trains the method's
+the method's knobs (its unit's `knobs` in `kdkeras.methods`, each in the
+`Tune` range its setting declares); each trial trains the method's
 models exactly as `kdkeras.train` would (through `kdkeras.pipelines`) on the
 training part of the data, and is scored by the final student's accuracy on
 the validation split (`--validation_fraction` of the training data, held out
@@ -38,10 +37,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 
 from absl import app, flags  # noqa: E402
 
-from kdkeras import cli, experiment, io  # noqa: E402
+from kdkeras import (  # noqa: E402
+    cli,
+    experiment,
+    io,
+    methods,  # noqa: E402
+)
 from kdkeras import config as train_config
 from kdkeras.errors import DivergenceError, TrainingError, UsageError, check  # noqa: E402
-from kdkeras.pipelines import METHODS, Run, links, registry  # noqa: E402
+from kdkeras.pipelines import METHODS, Run, links  # noqa: E402
 from kdkeras.run_directory import by_content, check_settings, claim  # noqa: E402
 
 TUNERS = ("random", "bayesian", "hyperband")
@@ -93,9 +97,9 @@ class TuneOptions:
         check(self.max_trials >= 1, f"--max_trials={self.max_trials}: expected an integer >= 1")
         check(self.hyperband_factor >= 2, f"--hyperband_factor={self.hyperband_factor}: expected an integer >= 2")
         check(
-            registry.get(config.method).knobs,
+            methods.get(config.method).knobs,
             f"--method={config.method}: no distillation knobs to search; expected one of "
-            + ", ".join(m for m in METHODS if registry.get(m).knobs),
+            + ", ".join(m for m in METHODS if methods.get(m).knobs),
         )
         check(
             config.validation_fraction > 0,
@@ -106,7 +110,7 @@ class TuneOptions:
             config.strategy != "multi_worker",
             "--strategy=multi_worker: a search runs in one process; use auto, default or mirrored",
         )
-        knobs = registry.get(config.method).knobs
+        knobs = methods.get(config.method).knobs
         for knob in self.knobs:
             check(
                 knob in knobs,
@@ -114,7 +118,7 @@ class TuneOptions:
             )
         check(len(set(self.knobs)) == len(self.knobs), "--knobs: a knob is listed twice")
         if config.teacher_checkpoint:
-            takers = [m for m in METHODS if registry.get(m).takes_teacher_checkpoint]
+            takers = [m for m in METHODS if methods.get(m).takes_teacher_checkpoint]
             check(
                 config.method in takers,
                 f"--teacher_checkpoint: {config.method} does not learn from --teacher "
@@ -123,7 +127,7 @@ class TuneOptions:
         from kdkeras import models
 
         for chain in self.assistant_choices:
-            check(config.method == "takd", "--assistant_choices: only takd has assistants")
+            check("assistants" in knobs, f"--assistant_choices: {config.method} has no assistants to search")
             check(_chain(chain), "--assistant_choices: an empty chain; expected architectures, e.g. resnet20,resnet14")
             for arch in _chain(chain):
                 check(
@@ -139,42 +143,11 @@ class TuneOptions:
 
     def searched(self, config):
         """The knobs this search varies."""
-        return tuple(self.knobs) or registry.get(config.method).knobs
+        return tuple(self.knobs) or methods.get(config.method).knobs
 
 
 def _chain(text):
     return tuple(a.strip() for a in text.split(",") if a.strip())
-
-
-def assistant_candidates(config, info, given=()):
-    """takd's candidate assistant chains: `given`, else `--assistants` and every
-    architecture of the teacher's or student's family strictly between them in size.
-
-    A family is a registry name without its depth (`resnet` for resnet8 to
-    resnet110, `plain` for plain2 to plain10); the Keras Applications
-    families (`kdkeras.models.applications.FAMILIES`) are named alone, so
-    ResNet50 is no member of the CIFAR ResNets' family.
-    """
-    if given:
-        return [",".join(chain) for chain in given]
-    from kdkeras import models
-    from kdkeras.models.applications import FAMILIES
-
-    def family(arch):
-        return arch.rstrip("0123456789")
-
-    def size(arch):
-        return models.count_params(models.get(arch, info.input_shape, info.num_classes))
-
-    candidates = [",".join(config.assistants)]
-    low, high = size(config.student), size(config.teacher)
-    families = {family(config.teacher), family(config.student)}
-    for arch in models.names():
-        if arch in FAMILIES or family(arch) not in families or arch in candidates:
-            continue
-        if low < size(arch) < high:
-            candidates.append(arch)
-    return candidates
 
 
 def search_space(config, options, info):
@@ -183,20 +156,21 @@ def search_space(config, options, info):
 
     hp = keras_tuner.HyperParameters()
     knobs = options.searched(config)
+    ranges = methods.tune_ranges()
     for name in knobs:
-        knob = registry.KNOBS[name]
+        knob = ranges[name]
         conditions = {}
-        if name == "wskd_margin":
-            # The margin only acts with the lift correction.
-            if "wskd_correction" in knobs:
-                conditions = dict(parent_name="wskd_correction", parent_values=["lift"])
+        if knob.only_if:
+            parent, value = knob.only_if
+            if parent in knobs:
+                conditions = dict(parent_name=parent, parent_values=[value])
             else:
                 check(
-                    config.wskd_correction == "lift",
-                    f"--knobs: wskd_margin acts only with --wskd_correction=lift, not {config.wskd_correction}",
+                    getattr(config, parent) == value,
+                    f"--knobs: {name} acts only with --{parent}={value}, not {getattr(config, parent)}",
                 )
-        if name == "assistants":
-            hp.Choice(name, assistant_candidates(config, info, [_chain(c) for c in options.assistant_choices]))
+        if knob.candidates:
+            hp.Choice(name, knob.candidates(config, info, [_chain(c) for c in options.assistant_choices]))
         elif knob.is_choice:
             hp.Choice(name, list(knob.choices), **conditions)
         else:
@@ -211,7 +185,7 @@ def trial_config(base, values, output_dir):
     for name, value in values.items():
         if name.startswith("tuner/"):
             continue
-        changes[name] = _chain(value) if name == "assistants" else value
+        changes[name] = _chain(value) if isinstance(getattr(base, name), tuple) else value
     if "tuner/epochs" in values:  # hyperband's budget for this trial
         changes["epochs"] = int(values["tuner/epochs"])
     return dataclasses.replace(base, output_dir=output_dir, export=(), **changes)
@@ -283,7 +257,7 @@ class Search:
 
     def teacher_checkpoint(self):
         """What best.flags gives as `--teacher_checkpoint`: the search's teacher, where kdkeras.train uses one."""
-        if not registry.get(self.config.method).takes_teacher_checkpoint:
+        if not methods.get(self.config.method).takes_teacher_checkpoint:
             return None
         return os.path.abspath(self.config.teacher_checkpoint or self.path("teacher", "teacher.keras"))
 
@@ -297,7 +271,7 @@ class Search:
         config.validate()
         keras.utils.set_random_seed(config.seed)  # every trial starts from the same weights and order
         run = self.run_in(config, teacher=self.teacher)
-        roles = registry.get(config.method).pipeline(run)
+        roles = methods.get(config.method).pipeline(run)
         return records.accuracy(run.models[roles["student"]], self.splits.validation)
 
     def summary(self, oracle):

@@ -10,11 +10,10 @@ import sys
 
 import pytest
 
-from kdkeras import tune
+from kdkeras import methods, tune
 from kdkeras.config import METHODS, TrainConfig
 from kdkeras.data import DatasetInfo
 from kdkeras.errors import UsageError
-from kdkeras.pipelines import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST = DatasetInfo(name="mnist_sample", input_shape=(28, 28, 1), num_classes=10, num_train=7200, num_test=2000)
@@ -60,7 +59,7 @@ def test_search_space_holds_temperature_alpha_and_the_methods_own_knobs(tmp_path
     config = tiny(tmp_path, method)
     space = tune.search_space(config, options(tmp_path).validate(config), MNIST)
     names = [hp.name for hp in space.space]
-    assert names == list(registry.get(method).knobs)
+    assert names == list(methods.get(method).knobs)
     if method in BLKD_FAMILY:
         assert {"temperature", "alpha"} <= set(names)
     own = {
@@ -329,4 +328,4 @@ def test_other_tuners_and_methods_finish(tmp_path, tuner, method):
     config = tiny(tmp_path, method, epochs=2 if tuner == "hyperband" else 1)
     payload = tune.tune(config, options(tmp_path, tuner=tuner, max_trials=2).validate(config))
     assert len(_completed(payload)) == 2
-    assert set(payload["best"]["values"]) <= set(registry.get(method).knobs)
+    assert set(payload["best"]["values"]) <= set(methods.get(method).knobs)

@@ -236,6 +236,7 @@ def load(
     validation_fraction=0.0,
     seed=0,
     shuffle_buffer=10_000,
+    announce=False,
 ):
     """Returns `Splits` of batched `tf.data` pipelines for dataset `name`.
 
@@ -255,6 +256,8 @@ def load(
             deterministically by `seed`, as `validation` (for tuning).
         seed: seed of the split, the shuffling and the augmentation.
         shuffle_buffer: size of the shuffle buffer of the training split.
+        announce: print one line saying how many training and test images
+            were loaded, and from where (a training run does).
 
     Raises:
         DatasetError: unknown name, missing download, unusable folder,
@@ -324,7 +327,10 @@ def load(
         normalization=NORMALIZATION.get(base_name),
     )
     held_out = f" ({num_validation} more held out for validation)" if num_validation else ""
-    print(f"[kdkeras] dataset {name}: {num_train} training and {num_test} test images{held_out}{source}", flush=True)
+    if announce:
+        print(
+            f"[kdkeras] dataset {name}: {num_train} training and {num_test} test images{held_out}{source}", flush=True
+        )
     return Splits(
         train=train,
         test=test,

@@ -84,7 +84,7 @@ def test_digits_are_shifted_and_the_rest_cropped_and_flipped():
 
 def test_mnist_from_the_official_idx_files(tiny_mnist, capsys):
     folder, arrays = tiny_mnist
-    splits = data.load("mnist", batch_size=4, data_dir=str(folder))
+    splits = data.load("mnist", batch_size=4, data_dir=str(folder), announce=True)
     info = splits.info
     assert (info.num_train, info.num_test, info.input_shape, info.num_classes) == (6, 4, (28, 28, 1), 10)
     assert (
@@ -115,7 +115,7 @@ def test_mnist_folder_lacking_a_file_is_an_error_naming_it(tiny_mnist):
 
 @pytest.mark.skipif(not os.path.isdir(SHARED_MNIST), reason="../shared/datasets/mnist is absent")
 def test_mnist_is_all_60000_training_and_10000_test_digits(capsys):
-    splits = data.load("mnist", data_dir=SHARED_MNIST, augment=True)
+    splits = data.load("mnist", data_dir=SHARED_MNIST, augment=True, announce=True)
     assert (splits.info.num_train, splits.info.num_test) == (60_000, 10_000)
     assert "dataset mnist: 60000 training and 10000 test images" in capsys.readouterr().out
     assert splits.augmentation is data.SHIFT

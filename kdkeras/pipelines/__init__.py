@@ -1,7 +1,8 @@
 """Pipelines that train several models in turn: the `Run` every method unit's pipeline drives."""
 
 from kdkeras.methods import names
-from kdkeras.pipelines.run import Run, accuracy
+from kdkeras.pipelines.records import accuracy
+from kdkeras.pipelines.run import Run
 
 METHODS = names()
 

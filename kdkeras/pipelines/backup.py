@@ -13,39 +13,19 @@ resumed run trains on exactly the batches an uninterrupted one would.
 import contextlib
 import json
 import os
-import re
 import time
 import warnings
 
 import keras
 
 from kdkeras import io, provenance
-from kdkeras.errors import UsageError
+from kdkeras.backup_interval import parse_interval
 from kdkeras.models.fused_batch_norm import FusedBatchNormalization, batch_norm_named_as
 
 __all__ = ["Backup", "parse_interval", "load_weights_any_batch_norm", "DEFAULT_INTERVAL"]
 
 DEFAULT_INTERVAL = "5m"
 _STATE = "latest.json"
-
-
-def parse_interval(text):
-    """`--backup_every` as `(kind, amount)`: `("seconds", 300.0)` for `5m` or `90s`,
-    `("batches", 200)` for `200`, `("epoch", 1)` for `epoch`."""
-    text = str(text).strip().lower()
-    if text == "epoch":
-        return "epoch", 1
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(m|min|s)?", text)
-    if not match or float(match.group(1)) <= 0:
-        raise UsageError(
-            f"--backup_every={text}: expected minutes (5m), seconds (90s), a number of batches (200) or epoch"
-        )
-    amount, unit = float(match.group(1)), match.group(2)
-    if unit is None:
-        if amount != int(amount):
-            raise UsageError(f"--backup_every={text}: a number of batches is a whole number")
-        return "batches", int(amount)
-    return "seconds", amount * 60 if unit in ("m", "min") else amount
 
 
 def load_weights_any_batch_norm(model, path):

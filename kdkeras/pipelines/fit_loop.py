@@ -72,7 +72,7 @@ class FitLoop:
         workspace: the run's `Workspace` (directory, strategy, chief).
         steps_per_epoch: batches of one epoch.
         backup_every: how often a model in training is backed up
-            (`--backup_every`, see `backup.parse_interval`).
+            (`--backup_every`, see `kdkeras.backup_interval.parse_interval`).
         verbose: Keras verbosity.
         validation: the dataset `fit` reports validation metrics on, or None.
 

@@ -15,18 +15,12 @@ import os
 import shutil
 
 from kdkeras import io
+from kdkeras.config import DATA_FIELDS, RECIPE_FIELDS
 
 __all__ = ["ModelStore", "model_key"]
 
 # The order the key has always listed the data fields in; a data field marked later follows them, in field order.
 _DATA_ORDER = ("dataset", "validation_fraction", "augment")
-
-
-def _marked_fields():
-    # Imported here: kdkeras.config imports kdkeras.pipelines (for the method names).
-    from kdkeras.config import DATA_FIELDS, RECIPE_FIELDS
-
-    return DATA_FIELDS, RECIPE_FIELDS
 
 
 def model_key(config, info, arch, epochs, training):
@@ -44,7 +38,7 @@ def model_key(config, info, arch, epochs, training):
     Two runs that would train the same model compute the same key, whatever
     method they belong to.
     """
-    data_fields, recipe_fields = _marked_fields()
+    data_fields, recipe_fields = DATA_FIELDS, RECIPE_FIELDS
     data = []
     for name in [n for n in _DATA_ORDER if n in data_fields] + [n for n in data_fields if n not in _DATA_ORDER]:
         data.append(getattr(config, name))

@@ -21,15 +21,12 @@ import shutil
 import keras
 
 from kdkeras import io, optimizers, provenance, teacher_cache
-from kdkeras.errors import DivergenceError
 from kdkeras.pipelines import records
 from kdkeras.pipelines.fit_loop import FitLoop
 from kdkeras.pipelines.model_store import ModelStore, model_key
-from kdkeras.pipelines.records import accuracy, epoch_history
 from kdkeras.pipelines.workspace import Workspace, checkpoint_key
 
-# `accuracy`, `epoch_history` and `DivergenceError` are imported from here by older callers.
-__all__ = ["Run", "accuracy", "epoch_history", "DivergenceError"]
+__all__ = ["Run"]
 
 
 class Run:
