@@ -220,18 +220,25 @@ class Distiller(keras.Model):
         counts = losses.global_sum(tf.stack(self.local_counts(y, teacher_logits)))
         student_logits = self.student_logits(images, training)
         total, ce, kd = self.student_loss_terms(y, student_logits, teacher_logits, cached, images, counts[0])
+        return self.step_outputs((total, ce, kd), counts, images, y, student_logits, teacher_logits)
+
+    def step_outputs(self, terms, counts, images, labels, student_logits, teacher_logits, layer_losses=None):
+        """The `StepOutputs` of per-example `(total, ce, distillation)` terms: their global means, and the
+        trained layers' own losses (`layer_losses`, default the student's) added once over the replicas."""
+        total, ce, distillation = terms
         loss = losses.global_mean(total, count=counts[0])
-        if self.student.losses:
-            loss += tf.add_n(self.student.losses) / tf.cast(losses.num_replicas(), tf.float32)
+        layer_losses = self.student.losses if layer_losses is None else layer_losses
+        if layer_losses:
+            loss += tf.add_n(layer_losses) / tf.cast(losses.num_replicas(), tf.float32)
         return StepOutputs(
             loss=loss,
             images=images,
-            labels=y,
+            labels=labels,
             student_logits=student_logits,
             teacher_logits=teacher_logits,
             counts=counts,
             student_loss=losses.global_mean(ce, count=counts[0]),
-            distillation_loss=losses.global_mean(kd, count=counts[0]),
+            distillation_loss=losses.global_mean(distillation, count=counts[0]),
         )
 
     def _update_trackers(self, step):

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from kdkeras import losses, ranges
-from kdkeras.distillers.distiller import Distiller, StepOutputs, split_inputs
+from kdkeras.distillers.distiller import Distiller, split_inputs
 from kdkeras.models import features
 
 
@@ -204,20 +204,15 @@ class FeatureDistiller(Distiller):
             teacher_logits, student_logits, self.temperature, self.logit_standardization
         )
         total = self.ce_weight * ce + self.hint_weight * hint + self.kd_weight * kd
-        loss = losses.global_mean(total, count=counts[0])
-        regularization = self.student.losses + self.projection.losses
-        if regularization:
-            loss += tf.add_n(regularization) / tf.cast(losses.num_replicas(), tf.float32)
         self.kd_loss_tracker.update_state(losses.unscaled(losses.global_mean(kd, count=counts[0])))
-        return StepOutputs(
-            loss=loss,
-            images=images,
-            labels=y,
-            student_logits=student_logits,
-            teacher_logits=teacher_logits,
-            counts=counts,
-            student_loss=losses.global_mean(ce, count=counts[0]),
-            distillation_loss=losses.global_mean(hint, count=counts[0]),
+        return self.step_outputs(
+            (total, ce, hint),
+            counts,
+            images,
+            y,
+            student_logits,
+            teacher_logits,
+            layer_losses=self.student.losses + self.projection.losses,
         )
 
     def get_config(self):

@@ -5,10 +5,9 @@ from kdkeras.methods.unit import LOGIT_MATCHING, Method, StudyRole
 
 def pipeline(run):
     """Baseline KD (Hinton 2015): a trained teacher teaches the student."""
-    from kdkeras.pipelines.links import blkd_link, teacher_of
+    from kdkeras.pipelines.links import student_by_blkd
 
-    blkd_link(run, "student", run.config.student, teacher_of(run))
-    return {"teacher": "teacher", "student": "student"}
+    return student_by_blkd(run)
 
 
 METHOD = Method(

@@ -5,10 +5,9 @@ from kdkeras.methods.unit import LOGIT_MATCHING, Method
 
 def pipeline(run):
     """Reversed KD: the small model, trained first, teaches the large one."""
-    from kdkeras.pipelines.links import blkd_link, teacher_of
+    from kdkeras.pipelines.links import student_by_blkd
 
-    blkd_link(run, "student", run.config.teacher, teacher_of(run))
-    return {"teacher": "teacher", "student": "student"}
+    return student_by_blkd(run, run.config.teacher)
 
 
 METHOD = Method("rekd", pipeline, teacher="student_copy", uses=LOGIT_MATCHING, knobs=("temperature", "alpha"))

@@ -5,10 +5,9 @@ from kdkeras.methods.unit import LOGIT_MATCHING, Method
 
 def pipeline(run):
     """Teacher-free KD (self): a trained copy of the student's architecture teaches it."""
-    from kdkeras.pipelines.links import blkd_link, teacher_of
+    from kdkeras.pipelines.links import student_by_blkd
 
-    blkd_link(run, "student", run.config.student, teacher_of(run))
-    return {"teacher": "teacher", "student": "student"}
+    return student_by_blkd(run)
 
 
 METHOD = Method("tfkd_self", pipeline, teacher="student_copy", uses=LOGIT_MATCHING, knobs=("temperature", "alpha"))

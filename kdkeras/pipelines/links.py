@@ -11,7 +11,7 @@ from kdkeras.distillers.distiller import TEACHER_LOGITS
 from kdkeras.distillers.growing_student_distiller import PREVIOUS_LOGITS
 from kdkeras.errors import UsageError
 
-__all__ = ["teacher_of", "frozen", "blkd_distiller", "blkd_link", "check_growing", "logit_matching"]
+__all__ = ["teacher_of", "frozen", "blkd_distiller", "blkd_link", "student_by_blkd", "check_growing", "logit_matching"]
 
 
 def logit_matching(config):
@@ -55,6 +55,16 @@ def blkd_distiller(run, teacher):
 def blkd_link(run, role, arch, teacher, teacher_role="teacher"):
     """Trains `arch` as `role` by baseline KD from the fixed `teacher`."""
     return run.distill(role, arch, blkd_distiller(run, teacher), run.config.epochs, [teacher_role], frozen(teacher))
+
+
+def student_by_blkd(run, arch=None):
+    """Trains `arch` (default `--student`) as the role `student` by baseline KD from the method's teacher.
+
+    The whole pipeline of BLKD and of the methods that change only who
+    teaches (De-KD, Tf-KD self) or which network learns (Re-KD).
+    """
+    blkd_link(run, "student", arch or run.config.student, teacher_of(run))
+    return {"teacher": "teacher", "student": "student"}
 
 
 def check_growing(run, stages):
