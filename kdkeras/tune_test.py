@@ -243,6 +243,7 @@ def _completed(payload):
     return [t for t in payload["trials"] if t["status"] == "COMPLETED"]
 
 
+@pytest.mark.slow  # a minute of end-to-end training: in `pytest -m slow`
 def test_interrupted_search_resumes_never_reads_the_test_split_and_its_best_flags_train(tmp_path, monkeypatch):
     from kdkeras import config as train_config
     from kdkeras import data, experiment

@@ -27,6 +27,7 @@ def run_compare(*args, timeout=600):
     )
 
 
+@pytest.mark.slow  # a minute of end-to-end training: in `pytest -m slow`
 def test_tiny_comparison_shares_the_teacher_and_resumes(tmp_path):
     out = tmp_path / "compare"
     args = ["--methods=nokd,blkd,wskd", "--seeds=1", f"--output_dir={out}", "--edge=off", *FAST_FLAGS]
