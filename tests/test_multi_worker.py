@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import FAST_FLAGS, ROOT
 
 
@@ -19,6 +21,7 @@ def free_ports(count):
     return ports
 
 
+@pytest.mark.slow  # a minute of end-to-end training: in `pytest -m slow`
 def test_two_workers_train_blkd_and_only_the_chief_writes_results(tmp_path):
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes = []
