@@ -417,7 +417,7 @@ def _search(config, options):
 def from_flags(values):
     """`(TrainConfig, TuneOptions)` from parsed flag values, validated."""
     config = train_config.from_flags(values)
-    if config.method == "takd" and not config.assistants and values.assistant_choices:
+    if "assistants" in methods.get(config.method).knobs and not config.assistants and values.assistant_choices:
         # The search chooses the chain; --assistants only names the default.
         config = dataclasses.replace(config, assistants=_chain(values.assistant_choices[0]))
     config.validate()
