@@ -95,6 +95,7 @@ def test_keras3_still_works_after_tfmot(exported, splits, tmp_path):
     )
 
 
+@pytest.mark.slow  # ten seconds of training or more: in `pytest -m slow`
 def test_prune_reaches_the_target_sparsity(keras_model, splits, tmp_path):
     from edge import export_tflite
 

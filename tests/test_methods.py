@@ -46,6 +46,7 @@ def test_takd_chain_runs_teacher_assistants_student_in_order(tmp_path):
     assert all(m["teacher_cache"] for m in results["models"][1:])
 
 
+@pytest.mark.slow  # ten seconds of training or more: in `pytest -m slow`
 def test_rekd_swaps_the_roles(tmp_path):
     results = train(config(tmp_path, method="rekd", teacher="plain4", student="plain2"))
     assert roles(results) == [("teacher", "plain2"), ("student", "plain4")]
@@ -59,6 +60,7 @@ def test_dekd_stops_the_teacher_at_the_accuracy_reached(tmp_path):
     assert results["models"][1]["teacher_cache"]
 
 
+@pytest.mark.slow  # ten seconds of training or more: in `pytest -m slow`
 def test_tfkd_self_teaches_with_its_own_architecture(tmp_path):
     results = train(config(tmp_path, method="tfkd_self", teacher="resnet8", student="plain2"))
     assert roles(results) == [("teacher", "plain2"), ("student", "plain2")]

@@ -36,6 +36,7 @@ def claim_text(directory):
     return open(path).read().strip() if os.path.exists(path) else ""
 
 
+@pytest.mark.slow  # ten seconds of training or more: in `pytest -m slow`
 def test_a_second_run_on_a_directory_ends_at_once_naming_the_first(tmp_path):
     out = str(tmp_path / "run")
     flags = [f for f in FAST_FLAGS if not f.startswith("--teacher_epochs")] + ["--teacher_epochs=50"]

@@ -48,6 +48,7 @@ def test_blkd_end_to_end_then_reuses_the_teacher(tmp_path, fast_flags):
     assert rewritten["written_by_commit"] == commit
 
 
+@pytest.mark.slow  # ten seconds of training or more: in `pytest -m slow`
 def test_nokd_goes_through_the_same_path(tmp_path, fast_flags):
     out = tmp_path / "nokd"
     result = run_module("kdkeras.train", "--method=nokd", f"--output_dir={out}", "--export=int8", *fast_flags)
@@ -139,6 +140,7 @@ def test_unreadable_checkpoint(tmp_path, fast_flags):
     assert "not a readable .keras model" in result.stderr
 
 
+@pytest.mark.slow  # ten seconds of training or more: in `pytest -m slow`
 def test_other_settings_in_the_same_output_dir_are_refused(tmp_path, fast_flags):
     out = tmp_path / "run"
     first = run_module("kdkeras.train", "--method=nokd", f"--output_dir={out}", *fast_flags)
