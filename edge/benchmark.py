@@ -310,6 +310,5 @@ def tflm_line(name, tflm):
 
 
 if __name__ == "__main__":
-    cli.quiet_tensorflow_logs()
     define_flags()
     app.run(cli.run(main), flags_parser=cli.parse_flags)

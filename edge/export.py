@@ -245,6 +245,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.quiet_tensorflow_logs()
     define_flags()
     app.run(cli.run(main), flags_parser=cli.parse_flags)

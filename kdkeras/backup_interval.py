@@ -4,7 +4,9 @@ import re
 
 from kdkeras.errors import UsageError
 
-__all__ = ["parse_interval"]
+__all__ = ["parse_interval", "DEFAULT_INTERVAL"]
+
+DEFAULT_INTERVAL = "5m"
 
 
 def parse_interval(text):

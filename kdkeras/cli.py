@@ -5,7 +5,6 @@ Exit status 2 on bad input, 1 on a run that cannot go on, 130 on Ctrl-C.
 
 import contextlib
 import functools
-import os
 import sys
 
 from absl import flags
@@ -16,11 +15,6 @@ USAGE_EXIT_CODE = 2
 FAILURE_EXIT_CODE = 1
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 RESUME_HINT = "run the same command again to go on from its last backup"
-
-
-def quiet_tensorflow_logs():
-    """Keeps TensorFlow's C++ start-up chatter out of a command's output."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ import typing
 from typing import Optional, Tuple
 
 from kdkeras import methods, ranges
+from kdkeras.backup_interval import DEFAULT_INTERVAL
 from kdkeras.errors import UsageError, check
 from kdkeras.settings import setting as _field
 from kdkeras.settings import valid_range
@@ -166,7 +167,7 @@ class RecipeConfig:
         0, "a microcontroller's flash, held against each --export file's bytes (0: no budget)", semantic=False
     )
     backup_every: str = _field(
-        "5m",
+        DEFAULT_INTERVAL,
         "how often a model in training is backed up, so a killed run loses at most that: minutes (5m), "
         "seconds (90s), batches (200) or epoch; a run started again resumes at the backup's batch",
         semantic=False,

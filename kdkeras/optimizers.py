@@ -17,6 +17,8 @@ import threading
 import keras
 import tensorflow as tf
 
+from kdkeras import ranges
+
 __all__ = [
     "L2SGD",
     "L2Adam",
@@ -27,8 +29,8 @@ __all__ = [
     "WEIGHT_DECAY_MODES",
 ]
 
-SCHEDULES = ("constant", "cosine", "step", "onecycle")
-WEIGHT_DECAY_MODES = ("decoupled", "l2")
+SCHEDULES = ranges.SCHEDULES.choices
+WEIGHT_DECAY_MODES = ranges.WEIGHT_DECAY_MODES.choices
 # PyTorch's OneCycleLR defaults: start at peak/25, end at start/1e4.
 ONECYCLE_DIV_FACTOR = 25.0
 ONECYCLE_FINAL_DIV_FACTOR = 1e4

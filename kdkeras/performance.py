@@ -10,6 +10,9 @@ TensorFlow, and sets the environment TensorFlow reads once at start-up:
   several times slower: a ResNet8 training step on 2 vCPUs took ~2.4x longer
   without oneDNN (see `tools/bench_throughput.py`). It is a `setdefault`:
   `TF_ENABLE_ONEDNN_OPTS=0` in the environment still switches it off.
+- `TF_CPP_MIN_LOG_LEVEL=2`: TensorFlow's C++ start-up chatter stays out of
+  every command's output (one line on bad input, progress bars otherwise);
+  a value in the environment wins.
 
 The setting cannot take effect when TensorFlow was imported before kdkeras;
 `onednn_enabled()` says what the process actually runs with.
@@ -22,7 +25,7 @@ must run before TensorFlow runs its first operation.
 import os
 import sys
 
-ENVIRONMENT_DEFAULTS = {"TF_ENABLE_ONEDNN_OPTS": "1"}
+ENVIRONMENT_DEFAULTS = {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 TENSORFLOW_WAS_IMPORTED_FIRST = "tensorflow" in sys.modules
 for _name, _value in ENVIRONMENT_DEFAULTS.items():

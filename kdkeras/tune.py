@@ -33,8 +33,6 @@ Files in `--tune_dir` (or `--output_dir`: either names the search's directory):
 import dataclasses
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (by kdkeras.cli)
-
 from absl import app, flags  # noqa: E402
 
 from kdkeras import (  # noqa: E402
@@ -458,6 +456,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.quiet_tensorflow_logs()
     FLAGS.set_default("validation_fraction", 0.1)
     app.run(main, flags_parser=cli.parse_flags)

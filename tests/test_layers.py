@@ -13,7 +13,13 @@ from tests.conftest import ROOT
 CONFIGURATION = ["kdkeras/config.py", "kdkeras/settings.py", "kdkeras/ranges.py", "kdkeras/backup_interval.py"] + [
     os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "kdkeras", "methods", "*.py"))
 ]
-CONFIGURATION_MAY_IMPORT = ("kdkeras.errors", "kdkeras.ranges", "kdkeras.settings", "kdkeras.methods")
+CONFIGURATION_MAY_IMPORT = (
+    "kdkeras.errors",
+    "kdkeras.ranges",
+    "kdkeras.settings",
+    "kdkeras.methods",
+    "kdkeras.backup_interval",
+)
 
 
 def _imports(path, top_level_only):

@@ -100,5 +100,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.quiet_tensorflow_logs()
     app.run(main, flags_parser=cli.parse_flags)

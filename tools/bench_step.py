@@ -327,5 +327,4 @@ def report(seconds, step2_images, images, fill, teacher_flops, student_flops):
 
 
 if __name__ == "__main__":
-    cli.quiet_tensorflow_logs()
     app.run(main, flags_parser=cli.parse_flags)

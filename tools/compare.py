@@ -32,10 +32,7 @@ Variants of a method join the comparison under their own name:
 `--methods`, so the core rows fill first.
 """
 
-import os
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
 from absl import app, flags  # noqa: E402
 
@@ -69,5 +66,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.quiet_tensorflow_logs()
     app.run(main, flags_parser=cli.parse_flags)

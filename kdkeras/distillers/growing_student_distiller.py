@@ -18,7 +18,7 @@ class GrowingStudentDistiller(Distiller):
     Both the teacher and the previous stage are frozen and run in inference
     mode. The staged growth itself (stage 1 by baseline KD, then one
     `GrowingStudentDistiller` per larger student) is
-    `kdkeras.pipelines.methods`'s `gskd`.
+    the `gskd` unit, `kdkeras.methods.gskd`.
 
     A batch may carry cached `"teacher_logits"` and `"previous_logits"` in a
     dict beside `"images"`. The metric `previous_distillation_loss` is the

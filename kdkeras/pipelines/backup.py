@@ -19,12 +19,11 @@ import warnings
 import keras
 
 from kdkeras import io, provenance
-from kdkeras.backup_interval import parse_interval
+from kdkeras.backup_interval import DEFAULT_INTERVAL, parse_interval
 from kdkeras.models.fused_batch_norm import FusedBatchNormalization, batch_norm_named_as
 
 __all__ = ["Backup", "parse_interval", "load_weights_any_batch_norm", "DEFAULT_INTERVAL"]
 
-DEFAULT_INTERVAL = "5m"
 _STATE = "latest.json"
 
 

@@ -12,6 +12,7 @@ import time
 
 import keras
 
+from kdkeras.backup_interval import DEFAULT_INTERVAL
 from kdkeras.errors import DivergenceError
 from kdkeras.pipelines.backup import Backup
 from kdkeras.pipelines.strategy_fit import fit_with_strategy_run
@@ -79,7 +80,7 @@ class FitLoop:
     Example:
 
     ```python
-    loop = FitLoop(workspace, steps_per_epoch=391, backup_every="5m")
+    loop = FitLoop(workspace, steps_per_epoch=391, backup_every=DEFAULT_INTERVAL)
     epochs, seconds = loop.fit("teacher", compiled_model, splits.epoch_batches, epochs=10)
     loop.resumption["teacher"]  # {"state": "started"}, or where it resumed
     ```
@@ -88,7 +89,7 @@ class FitLoop:
         Keras, "Writing your own callbacks": https://keras.io/guides/writing_your_own_callbacks/
     """
 
-    def __init__(self, workspace, steps_per_epoch, backup_every="5m", verbose=1, validation=None):
+    def __init__(self, workspace, steps_per_epoch, backup_every=DEFAULT_INTERVAL, verbose=1, validation=None):
         self.workspace = workspace
         self.steps_per_epoch = steps_per_epoch
         self.backup_every = backup_every
