@@ -190,9 +190,9 @@ class RecipeConfig:
         unit = methods.get(self.method)
         for flag in ("teacher", "student"):
             _check_arch(f"--{flag}={getattr(self, flag)}", getattr(self, flag))
-        for flag in ("assistants", "stages"):
-            for arch in getattr(self, flag):
-                _check_arch(f"--{flag}: {arch!r}", arch)
+        for field in dataclasses.fields(self):
+            for arch in getattr(self, field.name) if field.metadata.get("architectures") else ():
+                _check_arch(f"--{field.name}: {arch!r}", arch)
         for requirement in unit.requires:
             check(getattr(self, requirement.setting), f"--{requirement.setting}: {requirement.message}")
         check(

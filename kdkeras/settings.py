@@ -39,7 +39,7 @@ class Tune:
         return self.low is None
 
 
-def setting(default, help, valid=None, tune=None, semantic=True, model_key=None):
+def setting(default, help, valid=None, tune=None, semantic=True, model_key=None, architectures=False):
     """A dataclass field for a setting.
 
     Args:
@@ -53,8 +53,17 @@ def setting(default, help, valid=None, tune=None, semantic=True, model_key=None)
         model_key: `"data"` or `"recipe"` for the settings that determine
             every model a run trains: a model's key in the model store is
             derived from exactly those.
+        architectures: whether the value is a list of architecture names
+            (checked against the model registry when a command starts).
     """
-    metadata = {"help": help, "semantic": semantic, "model_key": model_key, "valid": valid, "tune": tune}
+    metadata = {
+        "help": help,
+        "semantic": semantic,
+        "model_key": model_key,
+        "valid": valid,
+        "tune": tune,
+        "architectures": architectures,
+    }
     return dataclasses.field(default=default, metadata=metadata)
 
 

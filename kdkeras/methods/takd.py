@@ -43,6 +43,7 @@ class Settings:
     assistants: Tuple[str, ...] = setting(
         (),
         "takd: assistant architectures, largest first, comma-separated",
+        architectures=True,
         tune=Tune(candidates=assistant_candidates),
     )
 

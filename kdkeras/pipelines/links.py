@@ -5,13 +5,12 @@ Each method unit (`kdkeras.methods`) writes its pipeline from these and the
 written once.
 """
 
-from kdkeras import methods, models
+from kdkeras import methods
 from kdkeras.distillers import Distiller
 from kdkeras.distillers.distiller import TEACHER_LOGITS
 from kdkeras.distillers.growing_student_distiller import PREVIOUS_LOGITS
-from kdkeras.errors import UsageError
 
-__all__ = ["teacher_of", "frozen", "blkd_distiller", "blkd_link", "student_by_blkd", "check_growing", "logit_matching"]
+__all__ = ["teacher_of", "frozen", "blkd_distiller", "blkd_link", "student_by_blkd", "logit_matching"]
 
 
 def logit_matching(config):
@@ -65,15 +64,3 @@ def student_by_blkd(run, arch=None):
     """
     blkd_link(run, "student", arch or run.config.student, teacher_of(run))
     return {"teacher": "teacher", "student": "student"}
-
-
-def check_growing(run, stages):
-    """Raises `UsageError` unless `stages` grow strictly in parameter count."""
-    info = run.splits.info
-    sizes = [models.count_params(models.get(a, info.input_shape, info.num_classes)) for a in stages]
-    for (small, small_size), (large, large_size) in zip(zip(stages, sizes), zip(stages[1:], sizes[1:])):
-        if large_size <= small_size:
-            raise UsageError(
-                f"--stages={','.join(stages)}: stages must grow in size, smallest first, "
-                f"but {large} ({large_size} parameters) follows {small} ({small_size})"
-            )

@@ -17,7 +17,7 @@ import shutil
 from kdkeras import io
 from kdkeras.config import DATA_FIELDS, RECIPE_FIELDS
 
-__all__ = ["ModelStore", "model_key"]
+__all__ = ["ModelStore", "model_key", "distiller_settings"]
 
 # The order the key has always listed the data fields in; a data field marked later follows them, in field order.
 _DATA_ORDER = ("dataset", "validation_fraction", "augment")
@@ -114,3 +114,10 @@ class ModelStore:
             io.replace_atomic(
                 os.path.join(self.directory, f"{key}{suffix}"), lambda temporary: shutil.copyfile(source, temporary)
             )
+
+
+def distiller_settings(distiller):
+    """What a distiller's settings add to the key of the model it trains: its config less its models and name."""
+    return {
+        k: v for k, v in distiller.get_config().items() if not isinstance(v, dict) and k not in ("name", "trainable")
+    }

@@ -23,7 +23,7 @@ import keras
 from kdkeras import io, optimizers, provenance, teacher_cache
 from kdkeras.pipelines import records
 from kdkeras.pipelines.fit_loop import FitLoop
-from kdkeras.pipelines.model_store import ModelStore, model_key
+from kdkeras.pipelines.model_store import ModelStore, distiller_settings, model_key
 from kdkeras.pipelines.workspace import Workspace, checkpoint_key
 
 __all__ = ["Run"]
@@ -226,11 +226,7 @@ class Run:
         student = self.build(arch)
         with self.strategy.scope():
             distiller = make_distiller(student)
-        settings = {
-            k: v
-            for k, v in distiller.get_config().items()
-            if not isinstance(v, dict) and k not in ("name", "trainable")
-        }
+        settings = distiller_settings(distiller)
         key = self.model_key(
             arch,
             epochs,
