@@ -21,7 +21,7 @@ from edge.budget import budget_line
 from edge.keras_model import load_keras_model
 from edge.names import RUNTIMES
 from edge.tensor_io import from_output, to_input
-from kdkeras import cli, errors
+from kdkeras import errors
 from kdkeras.io import write_json_atomic
 
 
@@ -244,7 +244,7 @@ def define_flags():
 
 def main(argv):
     """Benchmarks `--model` on `--dataset`, prints one line, writes `--output`."""
-    from kdkeras import data
+    from kdkeras import cli, data  # cli: a command's words for errors; the module is also a library
 
     errors.check(len(argv) == 1, f"unexpected arguments: {' '.join(argv[1:])}")
     errors.check(bool(FLAGS.model), "--model: required (a .tflite file)")
@@ -310,5 +310,7 @@ def tflm_line(name, tflm):
 
 
 if __name__ == "__main__":
+    from kdkeras import cli
+
     define_flags()
     app.run(cli.run(main), flags_parser=cli.parse_flags)

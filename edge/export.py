@@ -16,7 +16,7 @@ from absl import app, flags
 from edge import native_output
 from edge.keras_model import load_keras_model
 from edge.names import QUANTIZATIONS
-from kdkeras import cli, errors
+from kdkeras import errors
 from kdkeras.io import write_bytes_atomic
 
 _NEEDS_DATA = ("int8", "int16x8", "qat")
@@ -202,6 +202,8 @@ def define_flags():
 
 def main(argv):
     """Exports `--model` to `--output` and prints one line of facts."""
+    from kdkeras import cli  # a command's words for errors; the module is also a library
+
     errors.check(len(argv) == 1, f"unexpected arguments: {' '.join(argv[1:])}")
     errors.check(bool(FLAGS.model), "--model: required (a .keras file)")
     errors.check(bool(FLAGS.output), "--output: required (a .tflite file)")
@@ -245,5 +247,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    from kdkeras import cli
+
     define_flags()
     app.run(cli.run(main), flags_parser=cli.parse_flags)
