@@ -30,9 +30,9 @@ class Settings:
         valid=ranges.WSKD_STEP2_REDUCTIONS,
     )
     wskd_step2_forward: str = setting(
-        "misclassified",
-        "wskd: step 2 forwards and backpropagates only the teacher's errors (batch norm with its moving "
-        "statistics), or the whole batch with the loss masked",
+        "batch",
+        "wskd: step 2 forwards the whole batch with the loss masked to the teacher's errors, or only the errors "
+        "(misclassified: batch norm with its moving statistics; cheaper, but it diverged on CIFAR-10)",
         valid=ranges.WSKD_STEP2_FORWARDS,
     )
     wskd_step2_regularization: str = setting(
