@@ -6,12 +6,14 @@
 # Pause it for a benchmark with `kill -STOP -- -PGID` (the queue's process group; `kill -CONT` goes on).
 # Steps, in the order the round asks for:
 #   1. the CIFAR-10 shared teacher (configs/study/cifar10_teacher.flags), kept in results/cifar10/teacher/;
-#   2. WSKD's step 2 on seed 0, both forwards, and BLKD (configs/compare/cifar10_round2_step2.flags);
-#   3. the rest of the CIFAR-10 study's round 2 (configs/compare/cifar10_round2.flags);
-#   4. the PyTorch peer of the CIFAR-10 recipe (tools/torch_peer.py, with the [peer] extra);
+#   2. WSKD's re-runs and BLKD, 3 seeds each (configs/compare/cifar10_round2_wskd.flags; seed 0 of BLKD and of
+#      WSKD's two step-2 forwards ran first, configs/compare/cifar10_round2_step2.flags, and their records are kept);
+#   3. the PyTorch peer of the CIFAR-10 recipe (tools/torch_peer.py, with the [peer] extra);
+#   4. the rest of the CIFAR-10 study's round 2 (configs/compare/cifar10_round2.flags);
 #   5. the MNIST study and its teacher (configs/compare/mnist_study.flags, configs/study/mnist_teacher.flags);
 #   6. the MLPerf Tiny recipe (configs/edge/: teacher, then NOKD and BLKD students of mlperf_resnet8).
-# A step that fails is reported and the queue goes on with the next; its own command resumes it.
+# A method's run whose records are kept in results/ (an earlier session, perhaps on another machine) is not
+# trained again. A step that fails is reported and the queue goes on with the next; its own command resumes it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p runs
@@ -52,9 +54,9 @@ mlperf() {
 }
 
 step "CIFAR-10 shared teacher" keep_teacher
-step "CIFAR-10 round 2: WSKD's step 2 on seed 0" tools/run_study.sh configs/compare/cifar10_round2_step2.flags
-step "CIFAR-10 round 2" tools/run_study.sh configs/compare/cifar10_round2.flags
+step "CIFAR-10 round 2: WSKD, 3 seeds" tools/run_study.sh configs/compare/cifar10_round2_wskd.flags
 step "PyTorch peer" peer
+step "CIFAR-10 round 2" tools/run_study.sh configs/compare/cifar10_round2.flags
 step "MNIST study" tools/run_study.sh configs/compare/mnist_study.flags configs/study/mnist_teacher.flags
 step "MLPerf Tiny recipe" mlperf
 say "queue finished"

@@ -93,8 +93,15 @@ def keep(plan):
     checkpoint = plan.recipe.teacher_checkpoint
     if checkpoint and os.path.isfile(checkpoint):
         source = os.path.dirname(os.path.abspath(checkpoint))
-        if source != os.path.abspath(plan.kept_teacher_dir):
+        if not _kept_already(source, plan):
             changed += copy_file(checkpoint, os.path.join(plan.kept_teacher_dir, os.path.basename(checkpoint)))
             if load_results(source) is not None:  # the folder of the run that saved it, not any folder
                 changed += copy_records(source, plan.kept_teacher_dir)
     return changed
+
+
+def _kept_already(folder, plan):
+    """True when `folder` is the report's teacher folder or one in a report beside it (for example
+    `results/cifar10/teacher/` for the report `results/cifar10_round2/`): a second copy would only repeat it."""
+    reports = os.path.dirname(os.path.abspath(plan.report_dir))
+    return folder == os.path.abspath(plan.kept_teacher_dir) or os.path.dirname(os.path.dirname(folder)) == reports

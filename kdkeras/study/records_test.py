@@ -75,3 +75,21 @@ def test_keep_copies_finished_runs_the_cache_headers_and_the_teacher_once(tmp_pa
     payload, found = records.find_results(plan.run_dir("blkd", 0), plan.records_dir("blkd", 0))
     assert found == plan.run_dir("blkd", 0) and payload == {"file": "results.json"}
     assert records.find_results(str(tmp_path / "none"), plan.records_dir("blkd", 0))[1] == plan.records_dir("blkd", 0)
+
+
+def test_a_teacher_kept_beside_another_report_is_not_copied_again(tmp_path):
+    teacher_dir = tmp_path / "results" / "first_study" / "teacher"
+    fake_run(str(teacher_dir))
+    plan = study_plan.Plan(
+        recipe=TrainConfig(teacher_checkpoint=str(teacher_dir / "student.keras")),
+        methods=["blkd"],
+        seeds=[0],
+        extra_methods=[],
+        extra_seeds=[0],
+        variants={},
+        output_dir=str(tmp_path / "runs"),
+        edge="off",
+        results_dir=str(tmp_path / "results" / "second_study"),
+    )
+    assert records.keep(plan) == 0
+    assert not (tmp_path / "results" / "second_study" / "teacher").exists()

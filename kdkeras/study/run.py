@@ -1,7 +1,9 @@
 """Running a study: every run of its plan not finished yet, in this process, resumable.
 
-A run whose `results.json` exists is not repeated, so the same command goes on after any stop. After every
-run the study keeps its small records beside the report (`records.keep`) and rewrites the report.
+A run whose `results.json` exists is not repeated, so the same command goes on after any stop; nor is a method's
+run whose records are kept beside the report (a clone on a new machine, without the ignored output folder, goes
+on with the runs no session finished). After every run the study keeps its small records beside the report
+(`records.keep`) and rewrites the report.
 """
 
 import os
@@ -58,6 +60,10 @@ def _run_all(plan):
             print(f"{prefix}: finished earlier, skipped ({config.output_dir})", flush=True)
             if name is not None and plan.edge == "on":
                 measure_footprint(config.output_dir)
+            continue
+        kept = plan.records_dir(name, seed)
+        if name is not None and records.load_results(kept) is not None:  # a shared teacher's model is needed
+            print(f"{prefix}: finished in an earlier session, its records kept in {kept}; skipped", flush=True)
             continue
         if config.teacher_checkpoint and not os.path.isfile(config.teacher_checkpoint):
             print(f"{prefix}: not run, the shared teacher {config.teacher_checkpoint} is missing", flush=True)
