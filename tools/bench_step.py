@@ -15,6 +15,8 @@ machine load hit every variant alike), the seconds per epoch of:
   and WSKD from the exact teacher cache (`kdkeras.teacher_cache`, filled
   for `--rounds` epochs before timing: its fill rate, in teacher images per
   second, and its size in bytes are printed);
+- `wskd_aug_cached_step1_statistics`: WSKD from the cache, step 2 on the
+  teacher's errors alone normalised with step 1's batch statistics;
 
 for a ResNet26 teacher and a ResNet8 student on 32x32x3 images, by default
 the first `--num_images` training images of the CIFAR-10 JPEG copy.
@@ -82,8 +84,16 @@ VARIANTS = (
     "blkd_aug_cached",
     "wskd_aug_cached_batch",
     "wskd_aug_cached_misclassified",
+    "wskd_aug_cached_step1_statistics",
 )
-AUGMENTED = {"student_aug", "blkd_aug", "blkd_aug_cached", "wskd_aug_cached_batch", "wskd_aug_cached_misclassified"}
+AUGMENTED = {
+    "student_aug",
+    "blkd_aug",
+    "blkd_aug_cached",
+    "wskd_aug_cached_batch",
+    "wskd_aug_cached_misclassified",
+    "wskd_aug_cached_step1_statistics",
+}
 NUM_CLASSES = 10
 
 
@@ -206,6 +216,10 @@ def build_variants(x, y, teacher, wanted, batch_size, cache_dir):
                 "blkd_aug_cached": (lambda: compiled(kdkeras.Distiller(student(), teacher)), from_cache(table)),
                 "wskd_aug_cached_batch": (lambda: compiled(wskd("batch")), from_cache(wise_table)),
                 "wskd_aug_cached_misclassified": (lambda: compiled(wskd("misclassified")), from_cache(wise_table)),
+                "wskd_aug_cached_step1_statistics": (
+                    lambda: compiled(wskd("misclassified_step1_statistics")),
+                    from_cache(wise_table),
+                ),
             }
         )
     for name in wanted:

@@ -16,9 +16,11 @@ if [ $# -lt 1 ] || [ $# -gt 2 ] || [ ! -f "$1" ] || { [ $# -eq 2 ] && [ ! -f "$2
   echo "usage: tools/run_study.sh COMPARE_FLAGFILE [TEACHER_FLAGFILE] (existing flagfiles)" >&2
   exit 2
 fi
-study=$(realpath "$1")
-teacher=$([ $# -eq 2 ] && realpath "$2" || true)
-cd "$(dirname "$0")/.."
+root=$(realpath "$(dirname "$0")/..")
+# Relative to the checkout where they lie in it, so a report names its command as a clone would run it.
+study=$(realpath --relative-base="$root" "$1")
+teacher=$([ $# -eq 2 ] && realpath --relative-base="$root" "$2" || true)
+cd "$root"
 code="runs/study/code/$(git rev-parse --short HEAD)"
 if [ ! -d "$code" ]; then
   git worktree add --detach "$code" HEAD

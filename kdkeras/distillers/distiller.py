@@ -247,18 +247,25 @@ class Distiller(keras.Model):
         self.distillation_loss_tracker.update_state(losses.unscaled(step.distillation_loss))
 
     def train_step(self, data):
+        before = self.before_first_update()
         with tf.GradientTape() as tape:
             step = self.forward(data, True)
             scaled_loss = self.optimizer.scale_loss(step.loss)
         self._apply_student_update(scaled_loss, tape)
         self._update_trackers(step)
-        self.after_first_update(step.images, step.labels, step.teacher_logits, step.counts)
+        self.after_first_update(step.images, step.labels, step.teacher_logits, step.counts, before)
         return self.compute_metrics(step.images, step.labels, step.student_logits)
 
-    def after_first_update(self, images, labels, teacher_logits, counts):
+    def before_first_update(self):
+        """Hook for methods that update again within the batch: what they need of the state before the
+        batch's first update (WSKD: batch norm's moving statistics), passed to `after_first_update`."""
+        return None
+
+    def after_first_update(self, images, labels, teacher_logits, counts, before):
         """Hook for methods that update again within the batch (WSKD).
 
-        `counts` are `local_counts` summed over the replicas.
+        `counts` are `local_counts` summed over the replicas; `before` is what `before_first_update`
+        returned.
         """
 
     def test_step(self, data):

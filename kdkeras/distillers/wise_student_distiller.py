@@ -36,12 +36,30 @@ def _apply_if(condition, update, args):
     context.merge_call(cross_replica, args=(condition,) + tuple(args))
 
 
+def _batch_norm_layers(model):
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+
+
 def _moving_statistics(model):
     """The non-trainable variables of `model`'s batch-normalisation layers (moving mean and variance)."""
+    return [v for layer in _batch_norm_layers(model) for v in layer.non_trainable_variables]
+
+
+def _step1_statistics(model, before):
+    """`[(variable, value)]`: each batch-norm layer's moving mean and variance set to the batch statistics
+    step 1 normalised with, recovered from the moving average it made of them (`before` its values before
+    step 1): `batch = (after - momentum * before) / (1 - momentum)`. A frozen layer, which step 1 ran in
+    inference mode, keeps its moving statistics, as the formula gives."""
     found = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            found.extend(layer.non_trainable_variables)
+    for layer in _batch_norm_layers(model):
+        for variable, is_variance in ((layer.moving_mean, False), (layer.moving_variance, True)):
+            old = before[id(variable)]
+            value = (variable.value - layer.momentum * old) / (1.0 - layer.momentum)
+            found.append((variable, tf.maximum(value, 0.0) if is_variance else value))
     return found
 
 
@@ -72,7 +90,12 @@ class WiseStudentDistiller(Distiller):
     only them, so its cost follows the teacher's error rate. The student runs
     them in inference mode: batch normalisation normalises them with its
     moving statistics (as at test time) and never updates those statistics
-    from a handful of examples. `"batch"` forwards the whole batch in
+    from a handful of examples. `"misclassified_step1_statistics"` forwards
+    the errors alone too, but normalises them with the batch statistics step
+    1 normalised the whole batch with (per replica, averaged over the
+    replicas as the moving statistics are), held constant: the errors are
+    normalised as they were in step 1, not with moving statistics that lag
+    behind the weights early in training. `"batch"` forwards the whole batch in
     training mode (batch statistics of the whole batch) and masks the loss,
     so it costs a full forward and backward pass whenever a batch holds an
     error. A replica whose share of the batch has no error still takes part
@@ -124,7 +147,8 @@ class WiseStudentDistiller(Distiller):
             CIFAR-10's 20-epoch recipe it diverged in the first epoch, seed 0,
             as normalising with the lagging moving statistics lets step 2's
             update grow unchecked): which examples step 2 forwards and
-            backpropagates.
+            backpropagates. `"misclassified_step1_statistics"`: only the
+            errors, normalised with step 1's batch statistics.
         logit_standardization: z-score the logits of both steps' KD terms
             (see `Distiller`).
         step2_regularization: `"once"` (default) or `"twice"`: whether step 2
@@ -213,7 +237,12 @@ class WiseStudentDistiller(Distiller):
             teacher_logits = losses.correct_soft_labels(teacher_logits, labels, self.correction, self.margin)
         return super().student_loss_terms(labels, student_logits, teacher_logits, cached, images, count)
 
-    def after_first_update(self, images, labels, teacher_logits, counts):
+    def before_first_update(self):
+        if not self.second_update or self.step2_forward != "misclassified_step1_statistics":
+            return None
+        return {id(v): tf.identity(v.value) for v in _moving_statistics(self.student)}
+
+    def after_first_update(self, images, labels, teacher_logits, counts, before):
         if not self.second_update:
             return
         wrong = losses.misclassified(teacher_logits, labels)
@@ -222,7 +251,7 @@ class WiseStudentDistiller(Distiller):
         taken = tf.cast(global_count > 0, tf.float32)
         self.step2_examples.update_state(local_errors)
         corrected = tf.stop_gradient(losses.correct_soft_labels(teacher_logits, labels, self.correction, self.margin))
-        if self.step2_forward == "misclassified":
+        if self.step2_forward != "batch":
             # Each replica computes its own errors only. One without any (under tf.distribute, when
             # another has some) forwards its first example with weight 0: TensorFlow's convolutions
             # mishandle an empty batch, and the update needs every replica.
@@ -238,9 +267,12 @@ class WiseStudentDistiller(Distiller):
         training = self.step2_forward == "batch"
         restore_statistics = training and self.step2_regularization == "once"
 
-        def second_update(images, labels, corrected, wrong, denominator):
-            statistics = _moving_statistics(self.student) if restore_statistics else []
+        def second_update(images, labels, corrected, wrong, denominator, before):
+            statistics = _moving_statistics(self.student) if restore_statistics or before else []
             saved = [tf.identity(v.value) for v in statistics]
+            if before:
+                for variable, value in _step1_statistics(self.student, before):
+                    variable.assign(value)
             with tf.GradientTape() as tape:
                 student_logits = self.student_logits(images, training)
                 per_example = losses.wise_student_step2_per_example(
@@ -264,7 +296,7 @@ class WiseStudentDistiller(Distiller):
             self.step2_loss_tracker.update_state(losses.unscaled(loss))
 
         denominator = global_count if self.step2_reduction == "misclassified" else counts[0]
-        _apply_if(global_count > 0, second_update, (images, labels, corrected, wrong, denominator))
+        _apply_if(global_count > 0, second_update, (images, labels, corrected, wrong, denominator, before))
 
     def get_config(self):
         config = super().get_config()

@@ -33,7 +33,7 @@ def test_batch_without_teacher_errors_is_exactly_step_one(problem, optimizer, fo
     assert_same(blkd_slots, wise_slots)
 
 
-@pytest.mark.parametrize("forward", ["batch", "misclassified"])
+@pytest.mark.parametrize("forward", ["batch", "misclassified", "misclassified_step1_statistics"])
 @pytest.mark.parametrize("reduction", ["misclassified", "batch"])
 def test_step_two_is_an_update_on_the_misclassified_examples_only(problem, reduction, forward):
     x, y = problem[0][:64], problem[1][:64]
@@ -267,6 +267,8 @@ FUSED = kdkeras.models.FusedBatchNormalization
         ("misclassified", "once", "l2", "batch", FUSED),
         ("misclassified", "twice", "decoupled", "batch", keras.layers.BatchNormalization),
         ("misclassified", "twice", "l2", "misclassified", keras.layers.BatchNormalization),
+        ("misclassified_step1_statistics", "once", "l2", "misclassified", FUSED),
+        ("misclassified_step1_statistics", "twice", "decoupled", "batch", keras.layers.BatchNormalization),
     ],
 )
 def test_one_batch_with_batch_norm_against_a_hand_computation(forward, regularization, mode, reduction, batch_norm):
@@ -311,7 +313,11 @@ def test_one_batch_with_batch_norm_against_a_hand_computation(forward, regulariz
 
     step2_decay = decay if regularization == "twice" else 0.0
     step2_images = x if forward == "batch" else x[wrong]
-    expected = sgd_step(after1, step2_loss, step2_images, forward == "batch", lr, step2_decay)
+    step2_start = list(after1)
+    if forward == "misclassified_step1_statistics":  # normalised as step 1 normalised them: its batch's moments
+        step2_start[4:6] = moving_update(start, x, 0.0, 0.0, momentum=0.0)
+    expected = sgd_step(step2_start, step2_loss, step2_images, forward == "batch", lr, step2_decay)
+    expected[4:6] = after1[4:6]
     if forward == "batch" and regularization == "twice":
         expected[4:6] = moving_update(after1, x, after1[4], after1[5])
 
@@ -341,7 +347,7 @@ def two_replica_report():
     data = tf.data.Dataset.from_tensor_slices(({"images": x, "teacher_logits": teacher_logits}, y)).batch(32)
     report = {}
     mirrored = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])  # one per process: they share collective keys
-    for forward in ("misclassified", "batch"):
+    for forward in ("misclassified", "misclassified_step1_statistics", "batch"):
         results = []
         for strategy in (tf.distribute.get_strategy(), mirrored):
             with strategy.scope():
@@ -390,4 +396,5 @@ def test_two_replicas_update_as_one_even_when_a_replica_has_no_error():
         assert facts["max_weight_difference"] < 1e-5, (forward, facts)
         assert facts["step2_examples"] == [[6.0], [6.0]]
     assert report["misclassified"]["step2_images"] == [[6.0], [6.0]]
+    assert report["misclassified_step1_statistics"]["step2_images"] == [[6.0], [6.0]]
     assert report["batch"]["step2_images"] == [[64.0], [64.0]]  # two batches of 32 had an error

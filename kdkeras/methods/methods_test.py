@@ -38,7 +38,10 @@ def test_unknown_method_names_the_choices():
     "changes, words",
     [
         (dict(alpha=1.5), "--alpha=1.5: expected a value in [0, 1]"),
-        (dict(method="wskd", wskd_step2_forward="some"), "--wskd_step2_forward=some: expected misclassified or batch"),
+        (
+            dict(method="wskd", wskd_step2_forward="some"),
+            "--wskd_step2_forward=some: expected one of misclassified, misclassified_step1_statistics, batch",
+        ),
         (dict(method="tfkd_reg", tfkd_correct_prob=0.5), "--tfkd_correct_prob=0.5: expected a value in [0.9, 1)"),
         (dict(method="takd"), "--assistants: takd needs at least one assistant"),
         (dict(method="nokd", logit_standardization=True), "--logit_standardization: nokd matches no teacher's logits"),

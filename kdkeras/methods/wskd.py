@@ -31,8 +31,9 @@ class Settings:
     )
     wskd_step2_forward: str = setting(
         "batch",
-        "wskd: step 2 forwards the whole batch with the loss masked to the teacher's errors, or only the errors "
-        "(misclassified: batch norm with its moving statistics; cheaper, but it diverged on CIFAR-10)",
+        "wskd: step 2 forwards the whole batch with the loss masked to the teacher's errors (batch), or only the "
+        "errors, normalised by batch norm with its moving statistics (misclassified: cheaper, but it diverged on "
+        "CIFAR-10) or with step 1's batch statistics (misclassified_step1_statistics)",
         valid=ranges.WSKD_STEP2_FORWARDS,
     )
     wskd_step2_regularization: str = setting(
