@@ -93,6 +93,7 @@ WEIGHT_DECAY_MODES = OneOf(("decoupled", "l2"))
 # The methods' own choices and ranges, shared by their units (kdkeras.methods) and their distillers.
 TFKD_CORRECT_PROB = Interval(0.9, 1.0, high_open=True)
 WSKD_CORRECTIONS = OneOf(("lift", "swap"))
+TEACHER_CORRECTIONS = OneOf(("none", "lift", "swap"))
 WSKD_STEP2_REDUCTIONS = OneOf(("misclassified", "batch"), joiner=" or ")
 WSKD_STEP2_FORWARDS = OneOf(("misclassified", "misclassified_step1_statistics", "batch"))
 WSKD_STEP2_REGULARIZATIONS = OneOf(("once", "twice"), joiner=" or ")

@@ -103,6 +103,15 @@ class Distiller(keras.Model):
             2024, `kdkeras.losses.standardize_logits`); the CE term keeps the
             raw logits. Refused with Tf-KD's `VirtualTeacher`, which has no
             network logits to standardize.
+        teacher_correction: `None` (or `"none"`), `"lift"` or `"swap"`: on
+            the examples the teacher misclassifies, its logits corrected as
+            WSKD corrects them (`kdkeras.losses.correct_soft_labels`) before
+            every term that matches them, so the soft labels point at the
+            true class; the proposal's corrected labels on top of any logit
+            method, in its one update. The step's `teacher_logits` stay the
+            teacher's own.
+        correction_margin: for `"lift"`, how far above the teacher's top
+            logit the true logit is raised (`>= 0`).
         name: model name.
 
     Example:
@@ -127,10 +136,21 @@ class Distiller(keras.Model):
     FROZEN_MODEL_ARGUMENTS = ("teacher",)
 
     def __init__(
-        self, student, teacher, temperature=4.0, alpha=0.9, logit_standardization=False, name="distiller", **kwargs
+        self,
+        student,
+        teacher,
+        temperature=4.0,
+        alpha=0.9,
+        logit_standardization=False,
+        teacher_correction=None,
+        correction_margin=1.0,
+        name="distiller",
+        **kwargs,
     ):
         ranges.POSITIVE.check("temperature", temperature)
         ranges.PROBABILITY.check("alpha", alpha)
+        ranges.TEACHER_CORRECTIONS.check("teacher_correction", teacher_correction or "none")
+        ranges.NON_NEGATIVE.check("correction_margin", correction_margin)
         if logit_standardization and isinstance(teacher, VirtualTeacher):
             raise ValueError(
                 "logit_standardization z-scores a teacher network's logits; Tf-KD's virtual teacher has none "
@@ -147,6 +167,8 @@ class Distiller(keras.Model):
         self.temperature = float(temperature)
         self.alpha = float(alpha)
         self.logit_standardization = bool(logit_standardization)
+        self.teacher_correction = None if teacher_correction in (None, "none") else teacher_correction
+        self.correction_margin = float(correction_margin)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
@@ -219,7 +241,10 @@ class Distiller(keras.Model):
         teacher_logits = tf.stop_gradient(self.teacher_logits(images, y, cached))
         counts = losses.global_sum(tf.stack(self.local_counts(y, teacher_logits)))
         student_logits = self.student_logits(images, training)
-        total, ce, kd = self.student_loss_terms(y, student_logits, teacher_logits, cached, images, counts[0])
+        matched = teacher_logits
+        if self.teacher_correction:
+            matched = losses.correct_soft_labels(teacher_logits, y, self.teacher_correction, self.correction_margin)
+        total, ce, kd = self.student_loss_terms(y, student_logits, matched, cached, images, counts[0])
         return self.step_outputs((total, ce, kd), counts, images, y, student_logits, teacher_logits)
 
     def step_outputs(self, terms, counts, images, labels, student_logits, teacher_logits, layer_losses=None):
@@ -287,6 +312,8 @@ class Distiller(keras.Model):
             "temperature": self.temperature,
             "alpha": self.alpha,
             "logit_standardization": self.logit_standardization,
+            "teacher_correction": self.teacher_correction,
+            "correction_margin": self.correction_margin,
         }
         for key in self.FROZEN_MODEL_ARGUMENTS:
             config[key] = keras.saving.serialize_keras_object(getattr(self, key))

@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import kdkeras
@@ -97,8 +98,6 @@ def test_saving_the_distiller_and_the_student(problem, tmp_path, distiller_savin
 
 
 def test_invalid_arguments_are_rejected():
-    import pytest
-
     with pytest.raises(ValueError, match="alpha"):
         kdkeras.Distiller(tiny_model(2), tiny_model(1), alpha=1.5)
     with pytest.raises(ValueError, match="temperature"):
@@ -134,11 +133,51 @@ def test_logit_standardization_z_scores_the_kd_term_only(problem):
 
 
 def test_logit_standardization_is_saved_and_refused_for_the_virtual_teacher(problem, distiller_saving_test):
-    import pytest
-
     distiller = kdkeras.Distiller(tiny_model(2), tiny_model(1), logit_standardization=True)
     distiller.compile(optimizer="adam")
     assert distiller_saving_test(distiller, *problem).logit_standardization
     assert kdkeras.Distiller(tiny_model(2), tiny_model(1)).get_config()["logit_standardization"] is False
     with pytest.raises(ValueError, match="logit_standardization .* virtual teacher"):
         kdkeras.VirtualTeacherDistiller(tiny_model(2), logit_standardization=True)
+
+
+def lifted(teacher_logits, labels, margin):
+    """The proposal's correction in numpy: on a misclassified example the true logit becomes max + margin."""
+    out = teacher_logits.copy()
+    wrong = np.argmax(out, -1) != labels
+    out[wrong, labels[wrong]] = out[wrong].max(-1) + margin
+    return out
+
+
+@pytest.mark.parametrize("make", [kdkeras.Distiller, kdkeras.DecoupledDistiller, kdkeras.CorrelationDistiller])
+def test_teacher_correction_matches_the_corrected_labels_given_as_logits(problem, make):
+    # The loss (and its metrics) with `teacher_correction="lift"` is the loss of the same method fed the lifted
+    # logits computed in numpy; the examples the teacher gets right are untouched.
+    x, y = problem[0][:64], problem[1][:64]
+    teacher_logits = np.random.default_rng(5).normal(size=(64, 3)).astype("float32") * 3.0
+    wrong = np.argmax(teacher_logits, -1) != y
+    assert 10 < wrong.sum() < 54
+    corrected = lifted(teacher_logits, y, 0.5)
+    np.testing.assert_array_equal(corrected[~wrong], teacher_logits[~wrong])
+    logs = []
+    for given, correction in ((teacher_logits, "lift"), (corrected, None)):
+        distiller = make(tiny_model(2), tiny_model(1), teacher_correction=correction, correction_margin=0.5)
+        distiller.compile(optimizer="sgd")
+        logs.append(
+            distiller.evaluate({"images": x, "teacher_logits": given}, y, batch_size=64, return_dict=True, verbose=0)
+        )
+    for name, value in logs[1].items():
+        np.testing.assert_allclose(logs[0][name], value, rtol=1e-6, err_msg=name)
+    plain = make(tiny_model(2), tiny_model(1))
+    plain.compile(optimizer="sgd")
+    raw = plain.evaluate({"images": x, "teacher_logits": teacher_logits}, y, batch_size=64, return_dict=True, verbose=0)
+    assert abs(raw["distillation_loss"] - logs[0]["distillation_loss"]) > 1e-3  # the correction changed the term
+
+
+def test_teacher_correction_is_saved_and_checked(problem, distiller_saving_test):
+    distiller = kdkeras.Distiller(tiny_model(2), tiny_model(1), teacher_correction="swap")
+    distiller.compile(optimizer="adam")
+    assert distiller_saving_test(distiller, *problem).teacher_correction == "swap"
+    assert kdkeras.Distiller(tiny_model(2), tiny_model(1), teacher_correction="none").teacher_correction is None
+    with pytest.raises(ValueError, match="teacher_correction"):
+        kdkeras.Distiller(tiny_model(2), tiny_model(1), teacher_correction="raise")

@@ -41,6 +41,7 @@ def pipeline(run):
             intra_weight=config.dist_intra_weight,
             ce_weight=config.dist_ce_weight,
             logit_standardization=config.logit_standardization,
+            teacher_correction=config.teacher_correction,
         )
 
     run.distill("student", config.student, make, config.epochs, ["teacher"], frozen(teacher))
@@ -52,6 +53,6 @@ METHOD = Method(
     pipeline,
     teacher="trained",
     settings=Settings,
-    uses=("temperature", "logit_standardization"),
+    uses=("temperature", "logit_standardization", "teacher_correction"),
     knobs=("temperature", "dist_inter_weight", "dist_intra_weight"),
 )

@@ -43,6 +43,7 @@ def pipeline(run):
             ce_weight=config.dkd_ce_weight,
             warmup_steps=warmup_steps,
             logit_standardization=config.logit_standardization,
+            teacher_correction=config.teacher_correction,
         )
 
     run.distill("student", config.student, make, config.epochs, ["teacher"], frozen(teacher))
@@ -54,6 +55,6 @@ METHOD = Method(
     pipeline,
     teacher="trained",
     settings=Settings,
-    uses=("temperature", "logit_standardization"),
+    uses=("temperature", "logit_standardization", "teacher_correction"),
     knobs=("temperature", "dkd_alpha", "dkd_beta", "dkd_warmup_fraction"),
 )

@@ -38,6 +38,12 @@ class LogitMatching:
         "z-score each example's teacher and student logits before the temperature softmax (Sun et al., CVPR "
         "2024), in every logit-matching term of the method",
     )
+    teacher_correction: str = setting(
+        "none",
+        "on the examples the teacher gets wrong, its logits corrected as WSKD corrects them (lift: the true logit "
+        "raised 1 above the top one; swap: the two exchanged) in every term that matches the teacher's logits",
+        valid=ranges.TEACHER_CORRECTIONS,
+    )
 
 
 LOGIT_MATCHING = tuple(f.name for f in dataclasses.fields(LogitMatching))

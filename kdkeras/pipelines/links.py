@@ -15,7 +15,12 @@ __all__ = ["teacher_of", "frozen", "blkd_distiller", "blkd_link", "student_by_bl
 
 def logit_matching(config):
     """The shared logit-matching settings as distiller keyword arguments."""
-    return dict(temperature=config.temperature, alpha=config.alpha, logit_standardization=config.logit_standardization)
+    return dict(
+        temperature=config.temperature,
+        alpha=config.alpha,
+        logit_standardization=config.logit_standardization,
+        teacher_correction=config.teacher_correction,
+    )
 
 
 def frozen(teacher, previous=None):
