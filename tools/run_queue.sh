@@ -6,14 +6,17 @@
 # Pause it for a benchmark with `kill -STOP -- -PGID` (the queue's process group; `kill -CONT` goes on).
 # Steps, in the order the round asks for:
 #   1. the CIFAR-10 shared teacher (configs/study/cifar10_teacher.flags), kept in results/cifar10/teacher/;
-#   2. WSKD's re-runs and BLKD, 3 seeds each (configs/compare/cifar10_round2_wskd.flags; seed 0 of BLKD and of
-#      WSKD's two step-2 forwards ran first, configs/compare/cifar10_round2_step2.flags, and their records are kept);
-#   3. the PyTorch peer of the CIFAR-10 recipe (tools/torch_peer.py, with the [peer] extra);
-#   4. the rest of the CIFAR-10 study's round 2 (configs/compare/cifar10_round2.flags);
-#   5. the MNIST study and its teacher (configs/compare/mnist_study.flags, configs/study/mnist_teacher.flags);
-#   6. the MLPerf Tiny recipe (configs/edge/: teacher, then NOKD and BLKD students of mlperf_resnet8).
+#   2. WSKD's step 2 on seed 0: the errors alone normalised with step 1's batch statistics, beside the full batch
+#      and BLKD that ran first (configs/compare/cifar10_round2_step2.flags);
+#   3. WSKD's re-runs and BLKD, 3 seeds each (configs/compare/cifar10_round2_wskd.flags);
+#   4. the PyTorch peer of the CIFAR-10 recipe (tools/torch_peer.py, with the [peer] extra);
+#   5. the rest of the CIFAR-10 study's round 2 (configs/compare/cifar10_round2.flags);
+#   6. the MNIST study's shared teacher (configs/study/mnist_teacher.flags), kept in results/mnist/teacher/, then
+#      the study (configs/compare/mnist_study.flags);
+#   7. the MLPerf Tiny recipe (configs/edge/: teacher, then NOKD and BLKD students of mlperf_resnet8).
 # A method's run whose records are kept in results/ (an earlier session, perhaps on another machine) is not
-# trained again. A step that fails is reported and the queue goes on with the next; its own command resumes it.
+# trained again; nor is a shared teacher kept there, whose model every later row must pair with. A step that
+# fails is reported and the queue goes on with the next; its own command resumes it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p runs
@@ -33,10 +36,12 @@ if [ ! -d data/cifar10-png/train ]; then
   mkdir -p data/cifar10-png && cat ../shared/datasets/cifar10-png/cifar10-png.tar.gz.part-* | tar xz -C data/cifar10-png
 fi
 
+# keep_teacher FLAGFILE TRAINED_DIR KEPT_DIR: trains the teacher of FLAGFILE (or finds it finished) and keeps its
+# model and records in KEPT_DIR, once; a kept teacher is never trained again.
 keep_teacher() {
-  local trained=runs/study/cifar10/teacher kept=results/cifar10/teacher
+  local flagfile=$1 trained=$2 kept=$3
   [ -f "$kept/student.keras" ] && return 0
-  idle python -m kdkeras.train --flagfile=configs/study/cifar10_teacher.flags || return 1
+  idle python -m kdkeras.train --flagfile="$flagfile" || return 1
   mkdir -p "$kept"
   cp "$trained"/*.json "$trained"/*.csv "$kept"/
   cp "$trained/student.keras" "$kept/.student.keras.partial" && mv "$kept/.student.keras.partial" "$kept/student.keras"
@@ -53,10 +58,12 @@ mlperf() {
   done
 }
 
-step "CIFAR-10 shared teacher" keep_teacher
+step "CIFAR-10 shared teacher" keep_teacher configs/study/cifar10_teacher.flags runs/study/cifar10/teacher results/cifar10/teacher
+step "CIFAR-10 round 2: WSKD's step 2 on seed 0" tools/run_study.sh configs/compare/cifar10_round2_step2.flags
 step "CIFAR-10 round 2: WSKD, 3 seeds" tools/run_study.sh configs/compare/cifar10_round2_wskd.flags
 step "PyTorch peer" peer
 step "CIFAR-10 round 2" tools/run_study.sh configs/compare/cifar10_round2.flags
-step "MNIST study" tools/run_study.sh configs/compare/mnist_study.flags configs/study/mnist_teacher.flags
+step "MNIST shared teacher" keep_teacher configs/study/mnist_teacher.flags runs/study/mnist/teacher results/mnist/teacher
+step "MNIST study" tools/run_study.sh configs/compare/mnist_study.flags
 step "MLPerf Tiny recipe" mlperf
 say "queue finished"
