@@ -29,6 +29,21 @@ def fake_run(run_dir):
     write(os.path.join(run_dir, ".tmp-abc.json"))
 
 
+def plan_of(teacher_checkpoint, methods, output_dir, results_dir):
+    """A one-seed study of `methods` with a `--teacher_checkpoint`."""
+    return study_plan.Plan(
+        recipe=TrainConfig(teacher_checkpoint=str(teacher_checkpoint)),
+        methods=methods,
+        seeds=[0],
+        extra_methods=[],
+        extra_seeds=[0],
+        variants={},
+        output_dir=str(output_dir),
+        edge="off",
+        results_dir=str(results_dir),
+    )
+
+
 def test_the_small_records_are_the_json_and_csv_files_outside_the_logs(tmp_path):
     fake_run(str(tmp_path))
     assert records.small_records(str(tmp_path)) == [
@@ -45,17 +60,7 @@ def test_the_small_records_are_the_json_and_csv_files_outside_the_logs(tmp_path)
 def test_keep_copies_finished_runs_the_cache_headers_and_the_teacher_once(tmp_path):
     teacher_dir = tmp_path / "teacher_run"
     fake_run(str(teacher_dir))
-    plan = study_plan.Plan(
-        recipe=TrainConfig(teacher_checkpoint=str(teacher_dir / "student.keras")),
-        methods=["nokd", "blkd"],
-        seeds=[0],
-        extra_methods=[],
-        extra_seeds=[0],
-        variants={},
-        output_dir=str(tmp_path / "runs"),
-        edge="off",
-        results_dir=str(tmp_path / "results"),
-    )
+    plan = plan_of(teacher_dir / "student.keras", ["nokd", "blkd"], tmp_path / "runs", tmp_path / "results")
     fake_run(plan.run_dir("blkd", 0))
     write(plan.run_dir("nokd", 0) + "/student_history.csv", "epoch\n")  # unfinished: no results.json
     write(os.path.join(plan.cache_dir, "k.json"), "{}")
@@ -80,16 +85,6 @@ def test_keep_copies_finished_runs_the_cache_headers_and_the_teacher_once(tmp_pa
 def test_a_teacher_kept_beside_another_report_is_not_copied_again(tmp_path):
     teacher_dir = tmp_path / "results" / "first_study" / "teacher"
     fake_run(str(teacher_dir))
-    plan = study_plan.Plan(
-        recipe=TrainConfig(teacher_checkpoint=str(teacher_dir / "student.keras")),
-        methods=["blkd"],
-        seeds=[0],
-        extra_methods=[],
-        extra_seeds=[0],
-        variants={},
-        output_dir=str(tmp_path / "runs"),
-        edge="off",
-        results_dir=str(tmp_path / "results" / "second_study"),
-    )
+    plan = plan_of(teacher_dir / "student.keras", ["blkd"], tmp_path / "runs", tmp_path / "results" / "second_study")
     assert records.keep(plan) == 0
     assert not (tmp_path / "results" / "second_study" / "teacher").exists()
