@@ -15,8 +15,8 @@ machine load hit every variant alike), the seconds per epoch of:
   and WSKD from the exact teacher cache (`kdkeras.teacher_cache`, filled
   for `--rounds` epochs before timing: its fill rate, in teacher images per
   second, and its size in bytes are printed);
-- `wskd_aug_cached_step1_statistics`: WSKD from the cache, step 2 on the
-  teacher's errors alone normalised with step 1's batch statistics;
+- `wskd_aug_cached_own_statistics`: WSKD from the cache, step 2 on the
+  teacher's errors alone in training mode (their own batch statistics);
 
 for a ResNet26 teacher and a ResNet8 student on 32x32x3 images, by default
 the first `--num_images` training images of the CIFAR-10 JPEG copy.
@@ -84,7 +84,7 @@ VARIANTS = (
     "blkd_aug_cached",
     "wskd_aug_cached_batch",
     "wskd_aug_cached_misclassified",
-    "wskd_aug_cached_step1_statistics",
+    "wskd_aug_cached_own_statistics",
 )
 AUGMENTED = {
     "student_aug",
@@ -92,7 +92,7 @@ AUGMENTED = {
     "blkd_aug_cached",
     "wskd_aug_cached_batch",
     "wskd_aug_cached_misclassified",
-    "wskd_aug_cached_step1_statistics",
+    "wskd_aug_cached_own_statistics",
 }
 NUM_CLASSES = 10
 
@@ -216,8 +216,8 @@ def build_variants(x, y, teacher, wanted, batch_size, cache_dir):
                 "blkd_aug_cached": (lambda: compiled(kdkeras.Distiller(student(), teacher)), from_cache(table)),
                 "wskd_aug_cached_batch": (lambda: compiled(wskd("batch")), from_cache(wise_table)),
                 "wskd_aug_cached_misclassified": (lambda: compiled(wskd("misclassified")), from_cache(wise_table)),
-                "wskd_aug_cached_step1_statistics": (
-                    lambda: compiled(wskd("misclassified_step1_statistics")),
+                "wskd_aug_cached_own_statistics": (
+                    lambda: compiled(wskd("misclassified_own_statistics")),
                     from_cache(wise_table),
                 ),
             }

@@ -95,7 +95,13 @@ class WiseStudentDistiller(Distiller):
     1 normalised the whole batch with (per replica, averaged over the
     replicas as the moving statistics are), held constant: the errors are
     normalised as they were in step 1, not with moving statistics that lag
-    behind the weights early in training. `"batch"` forwards the whole batch in
+    behind the weights early in training. `"misclassified_own_statistics"`
+    forwards the errors alone in training mode: batch normalisation
+    normalises them with their own batch statistics (over each replica's
+    errors, or all of them with synchronised batch norm), as step 1
+    normalises the whole batch, and its moving statistics are restored to
+    step 1's afterwards, whatever `step2_regularization` says (never an
+    update of them from a handful of examples). `"batch"` forwards the whole batch in
     training mode (batch statistics of the whole batch) and masks the loss,
     so it costs a full forward and backward pass whenever a batch holds an
     error. A replica whose share of the batch has no error still takes part
@@ -148,7 +154,10 @@ class WiseStudentDistiller(Distiller):
             as normalising with the lagging moving statistics lets step 2's
             update grow unchecked): which examples step 2 forwards and
             backpropagates. `"misclassified_step1_statistics"`: only the
-            errors, normalised with step 1's batch statistics.
+            errors, normalised with step 1's batch statistics held constant
+            (it blew up in CIFAR-10's first epoch too, seed 0).
+            `"misclassified_own_statistics"`: only the errors, in training
+            mode, normalised with their own batch statistics.
         logit_standardization: z-score the logits of both steps' KD terms
             (see `Distiller`).
         step2_regularization: `"once"` (default) or `"twice"`: whether step 2
@@ -264,8 +273,10 @@ class WiseStudentDistiller(Distiller):
             self.step2_images.update_state(local_errors)
         else:
             self.step2_images.update_state(taken * tf.cast(tf.shape(labels)[0], tf.float32))
-        training = self.step2_forward == "batch"
-        restore_statistics = training and self.step2_regularization == "once"
+        training = self.step2_forward in ("batch", "misclassified_own_statistics")
+        restore_statistics = self.step2_forward == "misclassified_own_statistics" or (
+            training and self.step2_regularization == "once"
+        )
 
         def second_update(images, labels, corrected, wrong, denominator, before):
             statistics = _moving_statistics(self.student) if restore_statistics or before else []

@@ -33,7 +33,9 @@ def test_batch_without_teacher_errors_is_exactly_step_one(problem, optimizer, fo
     assert_same(blkd_slots, wise_slots)
 
 
-@pytest.mark.parametrize("forward", ["batch", "misclassified", "misclassified_step1_statistics"])
+@pytest.mark.parametrize(
+    "forward", ["batch", "misclassified", "misclassified_step1_statistics", "misclassified_own_statistics"]
+)
 @pytest.mark.parametrize("reduction", ["misclassified", "batch"])
 def test_step_two_is_an_update_on_the_misclassified_examples_only(problem, reduction, forward):
     x, y = problem[0][:64], problem[1][:64]
@@ -269,6 +271,8 @@ FUSED = kdkeras.models.FusedBatchNormalization
         ("misclassified", "twice", "l2", "misclassified", keras.layers.BatchNormalization),
         ("misclassified_step1_statistics", "once", "l2", "misclassified", FUSED),
         ("misclassified_step1_statistics", "twice", "decoupled", "batch", keras.layers.BatchNormalization),
+        ("misclassified_own_statistics", "once", "decoupled", "misclassified", FUSED),
+        ("misclassified_own_statistics", "twice", "l2", "batch", keras.layers.BatchNormalization),
     ],
 )
 def test_one_batch_with_batch_norm_against_a_hand_computation(forward, regularization, mode, reduction, batch_norm):
@@ -316,7 +320,8 @@ def test_one_batch_with_batch_norm_against_a_hand_computation(forward, regulariz
     step2_start = list(after1)
     if forward == "misclassified_step1_statistics":  # normalised as step 1 normalised them: its batch's moments
         step2_start[4:6] = moving_update(start, x, 0.0, 0.0, momentum=0.0)
-    expected = sgd_step(step2_start, step2_loss, step2_images, forward == "batch", lr, step2_decay)
+    own = forward == "misclassified_own_statistics"  # training mode: the errors' own batch statistics
+    expected = sgd_step(step2_start, step2_loss, step2_images, forward == "batch" or own, lr, step2_decay)
     expected[4:6] = after1[4:6]
     if forward == "batch" and regularization == "twice":
         expected[4:6] = moving_update(after1, x, after1[4], after1[5])
@@ -337,17 +342,26 @@ def two_replica_report():
     Run in a process with two logical CPUs (`test_two_replicas_update_as_one`). The epoch's second
     batch has errors on the first replica's half only, the third none. Synchronised batch norm
     normalises a training-mode forward (step 1, and step 2 with the batch forward) over the global
-    batch, so one and two replicas make the same updates.
+    batch, so one and two replicas make the same updates. Step 2 forwarding the errors in training
+    mode (`misclassified_own_statistics`) normalises them over every replica's errors; a replica
+    without any forwards a placeholder example (at weight 0) that joins those statistics, so that
+    forward is checked on batches whose errors fall on both halves.
     """
     import json
 
-    x, y, teacher_logits, wrong = bn_problem(num=96, wrong_every=0)
+    x, y, _, wrong = bn_problem(num=96, wrong_every=0)
     wrong[[0, 5, 17, 30, 33, 40]] = True  # batch 1: both halves; batch 2: the first half only
-    teacher_logits = 5.0 * np.eye(3, dtype="float32")[np.where(wrong, (y + 1) % 3, y)]
-    data = tf.data.Dataset.from_tensor_slices(({"images": x, "teacher_logits": teacher_logits}, y)).batch(32)
+    both_halves = wrong.copy()
+    both_halves[50] = True  # batch 2: both halves too
+
+    def dataset(errors):
+        teacher_logits = 5.0 * np.eye(3, dtype="float32")[np.where(errors, (y + 1) % 3, y)]
+        return tf.data.Dataset.from_tensor_slices(({"images": x, "teacher_logits": teacher_logits}, y)).batch(32)
+
     report = {}
     mirrored = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])  # one per process: they share collective keys
-    for forward in ("misclassified", "misclassified_step1_statistics", "batch"):
+    for forward in ("misclassified", "misclassified_step1_statistics", "misclassified_own_statistics", "batch"):
+        data = dataset(both_halves if forward == "misclassified_own_statistics" else wrong)
         results = []
         for strategy in (tf.distribute.get_strategy(), mirrored):
             with strategy.scope():
@@ -394,6 +408,9 @@ def test_two_replicas_update_as_one_even_when_a_replica_has_no_error():
     for forward, facts in report.items():
         assert facts["replicas"] == 2 and facts["finite"], (forward, facts)
         assert facts["max_weight_difference"] < 1e-5, (forward, facts)
+    own = report.pop("misclassified_own_statistics")
+    assert own["step2_examples"] == own["step2_images"] == [[7.0], [7.0]]
+    for forward, facts in report.items():
         assert facts["step2_examples"] == [[6.0], [6.0]]
     assert report["misclassified"]["step2_images"] == [[6.0], [6.0]]
     assert report["misclassified_step1_statistics"]["step2_images"] == [[6.0], [6.0]]

@@ -40,7 +40,8 @@ def test_unknown_method_names_the_choices():
         (dict(alpha=1.5), "--alpha=1.5: expected a value in [0, 1]"),
         (
             dict(method="wskd", wskd_step2_forward="some"),
-            "--wskd_step2_forward=some: expected one of misclassified, misclassified_step1_statistics, batch",
+            "--wskd_step2_forward=some: expected one of misclassified, misclassified_step1_statistics, "
+            "misclassified_own_statistics, batch",
         ),
         (dict(method="tfkd_reg", tfkd_correct_prob=0.5), "--tfkd_correct_prob=0.5: expected a value in [0.9, 1)"),
         (dict(method="takd"), "--assistants: takd needs at least one assistant"),

@@ -33,7 +33,8 @@ class Settings:
         "batch",
         "wskd: step 2 forwards the whole batch with the loss masked to the teacher's errors (batch), or only the "
         "errors, normalised by batch norm with its moving statistics (misclassified: cheaper, but it diverged on "
-        "CIFAR-10) or with step 1's batch statistics (misclassified_step1_statistics)",
+        "CIFAR-10), with step 1's batch statistics (misclassified_step1_statistics) or in training mode with their own "
+        "(misclassified_own_statistics; the moving statistics stay step 1's)",
         valid=ranges.WSKD_STEP2_FORWARDS,
     )
     wskd_step2_regularization: str = setting(
