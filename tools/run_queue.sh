@@ -13,7 +13,8 @@
 #   5. the rest of the CIFAR-10 study's round 2 (configs/compare/cifar10_round2.flags);
 #   6. the MNIST study's shared teacher (configs/study/mnist_teacher.flags), kept in results/mnist/teacher/, then
 #      the study (configs/compare/mnist_study.flags);
-#   7. the MLPerf Tiny recipe (configs/edge/: teacher, then NOKD and BLKD students of mlperf_resnet8).
+#   7. the MLPerf Tiny recipe (configs/edge/: the teacher, kept in results/mlperf_tiny/teacher/, then NOKD and BLKD
+#      students of mlperf_resnet8).
 # A method's run whose records are kept in results/ (an earlier session, perhaps on another machine) is not
 # trained again; nor is a shared teacher kept there, whose model every later row must pair with. A step that
 # fails is reported and the queue goes on with the next; its own command resumes it.
@@ -53,7 +54,8 @@ peer() {
 }
 
 mlperf() {
-  for part in teacher nokd blkd; do
+  keep_teacher configs/edge/mlperf_teacher.flags runs/mlperf_tiny/teacher results/mlperf_tiny/teacher || return 1
+  for part in nokd blkd; do
     idle python -m kdkeras.train --flagfile="configs/edge/mlperf_$part.flags" || return 1
   done
 }
