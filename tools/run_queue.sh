@@ -15,7 +15,8 @@
 #      the study (configs/compare/mnist_study.flags);
 #   7. the MLPerf Tiny recipe (configs/edge/: the teacher, kept in results/mlperf_tiny/teacher/, then NOKD and BLKD
 #      students of mlperf_resnet8).
-# A method's run whose records are kept in results/ (an earlier session, perhaps on another machine) is not
+# Before a session stops, `python tools/carry.py save runs/...` of the unfinished run, committed, lets the next
+# session (perhaps on another machine) resume it. A method's run whose records are kept in results/ (an earlier session, perhaps on another machine) is not
 # trained again; nor is a shared teacher kept there, whose model every later row must pair with. A step that
 # fails is reported and the queue goes on with the next; its own command resumes it.
 set -uo pipefail
@@ -30,6 +31,8 @@ step() {
   if "$@"; then say "done: $name"; else say "FAILED ($?): $name; run the queue again to resume it"; fi
 }
 
+# Runs an earlier session carried in carry/ (tools/carry.py save, committed before it stopped) go on here.
+[ -d carry/runs ] && python tools/carry.py restore
 if [ ! -d data/cifar10-jpeg/train ]; then
   mkdir -p data/cifar10-jpeg && tar xzf ../shared/datasets/cifar10-jpeg.tar.gz -C data/cifar10-jpeg
 fi
