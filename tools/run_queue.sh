@@ -15,10 +15,11 @@
 #      the study (configs/compare/mnist_study.flags);
 #   7. the MLPerf Tiny recipe (configs/edge/: the teacher, kept in results/mlperf_tiny/teacher/, then NOKD and BLKD
 #      students of mlperf_resnet8).
-# Before a session stops, `python tools/carry.py save runs/...` of the unfinished run, committed, lets the next
-# session (perhaps on another machine) resume it. A method's run whose records are kept in results/ (an earlier session, perhaps on another machine) is not
-# trained again; nor is a shared teacher kept there, whose model every later row must pair with. A step that
-# fails is reported and the queue goes on with the next; its own command resumes it.
+# Before a session stops, `python tools/carry.py save RUN_DIR` of the unfinished run, committed, lets the next
+# session (perhaps on another machine) resume it. A method's run whose records are kept in results/ (an earlier
+# session, perhaps on another machine) is not trained again; nor is a shared teacher kept there, whose model every
+# later row must pair with. A step that fails is reported and the queue goes on with the next; its own command
+# resumes it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p runs
