@@ -122,6 +122,12 @@ class RecipeConfig:
     validation_fraction: float = _field(
         0.0, "share of the training split held out for validation", valid=ranges.FRACTION_OPEN, model_key="data"
     )
+    test_every_epoch: bool = _field(
+        False,
+        "evaluate the test split after every epoch: test_accuracy and test_loss in each model's history "
+        "(training unchanged; the evaluation's time is not training time)",
+        semantic=False,
+    )
     strategy: str = _field(
         "auto", "tf.distribute strategy: " + ", ".join(STRATEGIES.choices), valid=STRATEGIES, semantic=False
     )

@@ -70,7 +70,8 @@ class Backup(keras.callbacks.Callback):
     (what a killed process trained after its last backup is lost, and not
     counted). It keeps the commits that trained the model so far in the same
     way (`commits_before`), so a model one commit started and another finished
-    names both.
+    names both. Time spent inside `not_training()` (the test split evaluated
+    after each epoch, `--test_every_epoch`) is left out of these seconds.
     """
 
     def __init__(self, directory, interval=DEFAULT_INTERVAL, steps_per_epoch=None):
@@ -85,11 +86,23 @@ class Backup(keras.callbacks.Callback):
         self.seconds_before = 0.0
         self.commits_before = None
         self.clock_start = None
+        self.seconds_left_out = 0.0  # this process's time in `not_training()`
 
     def training_seconds(self):
-        """Seconds of training so far: the earlier processes' and this one's since `clock_start`."""
-        now = time.perf_counter() - self.clock_start if self.clock_start is not None else 0.0
-        return self.seconds_before + now
+        """Seconds of training so far: the earlier processes' and this one's since `clock_start`, less the
+        time spent in `not_training()`."""
+        if self.clock_start is None:
+            return self.seconds_before
+        return self.seconds_before + time.perf_counter() - self.clock_start - self.seconds_left_out
+
+    @contextlib.contextmanager
+    def not_training(self):
+        """A block whose time `training_seconds` leaves out (an evaluation between epochs)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds_left_out += time.perf_counter() - start
 
     def training_commits(self):
         """The commits that trained the model so far: the earlier processes' and this one's, one string."""

@@ -48,6 +48,17 @@ def test_a_backup_keeps_the_training_seconds_of_this_process_and_the_earlier_one
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch2-batch0.weights.h5", "latest.json"]
 
 
+def test_time_spent_not_training_is_left_out_of_the_training_seconds(tmp_path):
+    backup = Backup(str(tmp_path), "epoch")
+    backup.seconds_before = 10.0
+    backup.clock_start = start = time.perf_counter()
+    with backup.not_training():
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - start
+    assert backup.seconds_left_out >= 0.2
+    assert 10.0 <= backup.training_seconds() <= 10.0 + elapsed - 0.2
+
+
 def test_a_backup_keeps_the_commits_that_trained_the_model_so_far(tmp_path, monkeypatch):
     monkeypatch.setattr(provenance, "LIBRARY_COMMIT", "bbbbbbb")
     backup = Backup(str(tmp_path), "epoch")

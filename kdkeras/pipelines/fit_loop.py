@@ -5,6 +5,13 @@ so a run resumed from a mid-epoch backup (`kdkeras.pipelines.backup`) trains
 on the batches an uninterrupted run would. Under a multi-worker strategy,
 which Keras `fit` cannot drive, each epoch runs through
 `kdkeras.pipelines.strategy_fit` instead.
+
+Each epoch's row of the history (`<role>_history.csv`, `records.append_epoch`)
+holds the training seconds so far (`train_seconds`) and, given a test split
+(`--test_every_epoch`), the accuracy and loss on it of the model being
+trained (`test_accuracy`, `test_loss`). The test split is evaluated between
+epochs in inference mode, off the training clock: it changes no weight, no
+random state and no batch trained.
 """
 
 import math
@@ -14,10 +21,11 @@ import keras
 
 from kdkeras.backup_interval import DEFAULT_INTERVAL
 from kdkeras.errors import DivergenceError
+from kdkeras.pipelines import records
 from kdkeras.pipelines.backup import Backup
 from kdkeras.pipelines.strategy_fit import fit_with_strategy_run
 
-__all__ = ["FitLoop", "StopAtAccuracy", "StopOnNonFiniteLoss"]
+__all__ = ["EpochFigures", "FitLoop", "History", "StopAtAccuracy", "StopOnNonFiniteLoss"]
 
 
 class StopAtAccuracy(keras.callbacks.Callback):
@@ -58,6 +66,38 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
+class EpochFigures(keras.callbacks.Callback):
+    """Adds to each epoch's logs `train_seconds`, the backup's training seconds so far, and, given `test`,
+    `test_accuracy` and `test_loss` of `evaluated` on it (`records.evaluate`, as the model's record measures
+    its test accuracy), evaluated in `backup.not_training()` so that its time counts as no training."""
+
+    def __init__(self, backup, evaluated=None, test=None):
+        super().__init__()
+        self.backup = backup
+        self.evaluated = evaluated
+        self.test = test
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        logs["train_seconds"] = round(self.backup.training_seconds(), 3)
+        if self.test is not None:
+            with self.backup.not_training():
+                logs["test_accuracy"], logs["test_loss"] = records.evaluate(self.evaluated or self.model, self.test)
+
+
+class History(keras.callbacks.Callback):
+    """Writes each epoch's logs as a row of the history at `path` (`records.append_epoch`: atomically, and
+    with a column for every metric, however an earlier process logged)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        records.append_epoch(self.path, epoch, dict(logs or {}))
+
+
 class _EndEpoch(keras.callbacks.Callback):
     """Ends `fit` after one epoch: the loop gives each epoch its own batches, and
     `fit(epochs=N, initial_epoch=k)` still shows "Epoch k+1/N"."""
@@ -76,6 +116,8 @@ class FitLoop:
             (`--backup_every`, see `kdkeras.backup_interval.parse_interval`).
         verbose: Keras verbosity.
         validation: the dataset `fit` reports validation metrics on, or None.
+        test: the dataset evaluated after every epoch for the history's `test_accuracy` and `test_loss`
+            (`--test_every_epoch`), or None.
 
     Example:
 
@@ -89,24 +131,29 @@ class FitLoop:
         Keras, "Writing your own callbacks": https://keras.io/guides/writing_your_own_callbacks/
     """
 
-    def __init__(self, workspace, steps_per_epoch, backup_every=DEFAULT_INTERVAL, verbose=1, validation=None):
+    def __init__(
+        self, workspace, steps_per_epoch, backup_every=DEFAULT_INTERVAL, verbose=1, validation=None, test=None
+    ):
         self.workspace = workspace
         self.steps_per_epoch = steps_per_epoch
         self.backup_every = backup_every
         self.verbose = verbose
         self.validation = validation
+        self.test = test
         self.resumption = {}  # role -> how this process began it: resumed or started
 
-    def fit(self, role, trainable, epoch_batches, epochs, stop_at_accuracy=None):
+    def fit(self, role, trainable, epoch_batches, epochs, stop_at_accuracy=None, evaluated=None):
         """Trains `trainable` epoch by epoch on `epoch_batches(epoch, skip_batches=...)`; returns `(epochs, seconds)`.
 
         The seconds include those earlier processes spent up to the backup a
-        resumed run goes on from.
+        resumed run goes on from, and leave out the test split's evaluation
+        after each epoch. `evaluated` is the model the test split evaluates
+        (a distiller's student; default `trainable`).
         """
         backup = self._backup(role)
         first, skip, stopped = self._resume_point(role, backup, epochs)
         print(f"[kdkeras] training {role} for up to {epochs} epochs")
-        callbacks = self._callbacks(role, stop_at_accuracy, backup)
+        callbacks = self._callbacks(role, stop_at_accuracy, backup, evaluated)
         backup.clock_start = time.perf_counter()
         if stopped or first >= epochs:
             # The backup holds the finished training: restore it, train no further.
@@ -123,17 +170,20 @@ class FitLoop:
                 return epoch + 1, backup.training_seconds()
         return epochs, backup.training_seconds()
 
-    def _callbacks(self, role, stop_at_accuracy, backup):
-        # Only the chief writes logs and files of record; every worker keeps its own backup.
-        # The backup comes after the callbacks that stop training, so it records their stop.
+    def _callbacks(self, role, stop_at_accuracy, backup, evaluated):
+        # Only the chief writes logs and files of record, and evaluates the test split; every worker keeps
+        # its own backup. The backup comes after the callbacks that stop training, so it records their stop,
+        # and after the history, so a kill between the two trains the epoch again (its row written twice,
+        # `records.epoch_history` keeps the last) rather than leaving it out of the history.
         workspace = self.workspace
         callbacks = [StopOnNonFiniteLoss(role, workspace.output_dir)]
         if stop_at_accuracy is not None:
             callbacks.append(StopAtAccuracy(stop_at_accuracy))
-        callbacks.append(backup)
+        callbacks.append(EpochFigures(backup, evaluated, self.test if workspace.chief else None))
         if workspace.chief:
             callbacks.append(keras.callbacks.TensorBoard(workspace.path("logs", role)))
-            callbacks.append(keras.callbacks.CSVLogger(workspace.path(f"{role}_history.csv"), append=True))
+            callbacks.append(History(workspace.path(f"{role}_history.csv")))
+        callbacks.append(backup)
         return callbacks
 
     def _backup(self, role):

@@ -1,5 +1,6 @@
 import json
 import os
+import time
 
 import keras
 import numpy as np
@@ -31,8 +32,15 @@ def compiled(x_scale=1.0):
     return model
 
 
-def loop(tmp_path, backup_every="epoch"):
-    return FitLoop(Workspace(str(tmp_path), tf.distribute.get_strategy()), STEPS, backup_every, verbose=0)
+TEST = tf.data.Dataset.from_tensor_slices((X[:12], Y[:12])).batch(5)
+
+
+def loop(tmp_path, backup_every="epoch", test=None):
+    return FitLoop(Workspace(str(tmp_path), tf.distribute.get_strategy()), STEPS, backup_every, verbose=0, test=test)
+
+
+def seconds_of(history):
+    return [float(row["train_seconds"]) for row in history]
 
 
 def test_a_model_trains_its_epochs_logging_each_and_keeping_a_backup_of_the_last(tmp_path):
@@ -91,3 +99,53 @@ def test_a_non_finite_loss_stops_training_naming_the_model_epoch_and_batch(tmp_p
     with pytest.raises(DivergenceError, match=r"^the student diverged: loss nan at epoch 1, batch 3; ") as error:
         loop(tmp_path).fit("student", compiled(), poisoned, 2)
     assert str(tmp_path) in str(error.value)
+
+
+def test_every_epoch_logs_its_training_seconds_and_given_the_test_split_its_accuracy_and_loss(tmp_path):
+    plain = compiled()
+    _, plain_seconds = loop(tmp_path / "plain").fit("teacher", plain, epoch_batches, 3)
+    history = records.epoch_history(str(tmp_path / "plain" / "teacher_history.csv"))
+    assert list(history[0]) == ["epoch", "accuracy", "loss", "train_seconds"]
+    seconds = seconds_of(history)
+    assert 0 < seconds[0] < seconds[1] < seconds[2] <= plain_seconds
+
+    tested = compiled()
+    _, tested_seconds = loop(tmp_path / "tested", test=TEST).fit("teacher", tested, epoch_batches, 3)
+    history = records.epoch_history(str(tmp_path / "tested" / "teacher_history.csv"))
+    assert list(history[0]) == ["epoch", "accuracy", "loss", "test_accuracy", "test_loss", "train_seconds"]
+    seconds = seconds_of(history)
+    assert 0 < seconds[0] < seconds[1] < seconds[2] <= tested_seconds
+    accuracy, loss = records.evaluate(tested, TEST)
+    assert (float(history[-1]["test_accuracy"]), float(history[-1]["test_loss"])) == (accuracy, loss)
+    for a, b in zip(plain.get_weights(), tested.get_weights()):  # the evaluation changed nothing trained
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_test_evaluation_is_no_training_time_and_a_resumed_run_goes_on_logging(tmp_path, monkeypatch):
+    evaluated = []
+
+    def slow_evaluate(model, dataset):
+        evaluated.append(model)
+        time.sleep(0.25)
+        return 0.5, 1.0
+
+    monkeypatch.setattr(records, "evaluate", slow_evaluate)
+    student = keras.Sequential([keras.Input((5,)), keras.layers.Dense(2)])  # as a distiller's student
+    start = time.perf_counter()
+    _, seconds = loop(tmp_path, test=TEST).fit("teacher", compiled(), epoch_batches, 2, evaluated=student)
+    assert seconds <= time.perf_counter() - start - 2 * 0.25
+    assert evaluated == [student, student]
+    # Resumed by a process without the test split, then with it again: one row per epoch, each under its header.
+    loop(tmp_path).fit("teacher", compiled(), epoch_batches, 3)
+    _, resumed_seconds = loop(tmp_path, test=TEST).fit("teacher", compiled(), epoch_batches, 4)
+    history = records.epoch_history(str(tmp_path / "teacher_history.csv"))
+    assert [(row["epoch"], row["test_accuracy"]) for row in history] == [
+        ("0", "0.5"),
+        ("1", "0.5"),
+        ("2", "NA"),
+        ("3", "0.5"),
+    ]
+    seconds = seconds_of(history)
+    assert seconds == sorted(seconds) and seconds[-1] <= resumed_seconds
+    state = json.load(open(tmp_path / "backup" / "teacher" / "latest.json"))
+    assert seconds[-1] <= state["train_seconds"] <= resumed_seconds

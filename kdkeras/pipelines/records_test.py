@@ -76,6 +76,35 @@ def test_accuracy_and_the_record_of_a_model():
     assert "resumption" not in records.model_record("teacher", model, test, 0.0, 0)
 
 
+def test_evaluate_gives_the_accuracy_and_the_mean_cross_entropy_of_the_logits():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 2.0], [3.0, -1.0]], dtype="float32")
+    y = np.array([0, 1, 2, 1, 0])
+    logits = model.predict(x, verbose=0).astype("float64")
+    log_probabilities = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    accuracy, loss = records.evaluate(model, tf.data.Dataset.from_tensor_slices((x, y)).batch(2))
+    assert accuracy == float(np.mean(np.argmax(logits, axis=-1) == y))
+    np.testing.assert_allclose(loss, -np.mean(log_probabilities[np.arange(5), y]), rtol=1e-6)
+
+
+def test_a_history_row_with_new_metrics_adds_their_columns_and_keeps_every_value_under_its_header(tmp_path):
+    path = str(tmp_path / "student_history.csv")
+    records.append_epoch(path, 0, {"loss": 2.0, "accuracy": 0.5, "train_seconds": 1.5})
+    with open(path) as f:
+        assert f.read() == "epoch,accuracy,loss,train_seconds\n0,0.5,2.0,1.5\n"
+    # A history Keras's CSVLogger wrote (with its empty val_ columns), resumed with --test_every_epoch.
+    write_history(path, [{"epoch": "0", "accuracy": "0.5", "loss": "2.0", "val_accuracy": "NA", "val_loss": "NA"}])
+    records.append_epoch(path, 1, {"accuracy": 0.6, "loss": 1.5, "test_accuracy": 0.7, "test_loss": 1.2})
+    with open(path, newline="") as f:
+        lines = list(csv.reader(f))
+    assert lines == [
+        ["epoch", "accuracy", "loss", "val_accuracy", "val_loss", "test_accuracy", "test_loss"],
+        ["0", "0.5", "2.0", "NA", "NA", "NA", "NA"],
+        ["1", "0.6", "1.5", "NA", "NA", "0.7", "1.2"],
+    ]
+    assert [r["test_accuracy"] for r in records.epoch_history(path)] == ["NA", "0.7"]
+
+
 def test_models_csv_has_one_row_per_record_in_its_columns(tmp_path):
     rows = [
         {"role": "teacher", "arch": "resnet26", "params": 10, "flops": 20, "test_accuracy": 0.9, "train_seconds": 1.5,

@@ -69,7 +69,12 @@ class Run:
         self.steps_per_epoch = math.ceil(splits.info.num_train / config.batch_size)
         self.workspace = Workspace(config.output_dir, strategy, chief)
         self.fit_loop = FitLoop(
-            self.workspace, self.steps_per_epoch, config.backup_every, config.verbose, splits.validation
+            self.workspace,
+            self.steps_per_epoch,
+            config.backup_every,
+            config.verbose,
+            splits.validation,
+            test=splits.test if config.test_every_epoch else None,
         )
         # Only the chief writes files, the store's included.
         self.store = ModelStore(config.model_store if chief else None)
@@ -257,7 +262,7 @@ class Run:
                 cache_seconds=round(sum(c["seconds"] for c in caches), 3),
                 cache_bytes=sum(c["bytes"] for c in caches),
             )
-        epochs_trained, seconds = self.fit_loop.fit(role, distiller, train_data, epochs)
+        epochs_trained, seconds = self.fit_loop.fit(role, distiller, train_data, epochs, evaluated=student)
         seconds += extra.get("cache_seconds", 0.0)
         num_train = self.splits.info.num_train
         cached = bool(extra["teacher_cache"])

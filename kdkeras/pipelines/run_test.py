@@ -1,3 +1,4 @@
+import csv
 import dataclasses
 import json
 import os
@@ -60,3 +61,29 @@ def test_a_model_another_run_trained_is_reused_from_the_store_and_a_finished_one
     worker = Run(dataclasses.replace(config, output_dir=str(tmp_path / "worker")), splits, strategy, chief=False)
     assert worker.store.directory is None  # only the chief reads and writes the store
     assert json.load(open(tmp_path / "first" / "teacher.json"))["test_accuracy"] == record["test_accuracy"]
+
+
+def test_test_every_epoch_logs_the_test_accuracy_of_each_epoch_and_trains_the_same_model(tmp_path, splits):
+    # A slice of the sample (4 batches to train on, 2 to test), so that two runs of 2 epochs take seconds.
+    splits = dataclasses.replace(
+        splits,
+        train_examples=splits.train_examples.take(1024),
+        test=splits.test.take(2),
+        info=dataclasses.replace(splits.info, num_train=1024),
+    )
+    strategy = tf.distribute.get_strategy()
+    trained = {}
+    for tested in (False, True):
+        config = TrainConfig(output_dir=str(tmp_path / str(tested)), test_every_epoch=tested, **TINY).validate()
+        run = Run(config, splits, strategy)
+        trained[tested] = run.train_plain("teacher", "plain2", 2)
+    with open(tmp_path / "True" / "teacher_history.csv", newline="") as f:
+        history = list(csv.DictReader(f))
+    assert [row["epoch"] for row in history] == ["0", "1"]
+    seconds = [float(row["train_seconds"]) for row in history]
+    record = run.records[-1]
+    assert 0 < seconds[0] < seconds[1] <= record["train_seconds"]
+    assert float(history[-1]["test_accuracy"]) == record["test_accuracy"]  # measured as the record measures it
+    assert 0 < float(history[0]["test_accuracy"]) <= 1 and float(history[0]["test_loss"]) > 0
+    for a, b in zip(trained[False].get_weights(), trained[True].get_weights()):
+        np.testing.assert_array_equal(a, b)
