@@ -146,9 +146,9 @@ def test_config_round_trip(problem, distiller_saving_test):
     assert restored.second_update is False
 
 
-def test_defaults_are_the_full_batch_forward_regularised_once():
+def test_defaults_are_the_errors_alone_with_their_own_statistics_regularised_once():
     distiller = kdkeras.WiseStudentDistiller(tiny_model(2), tiny_model(1))
-    assert (distiller.step2_forward, distiller.step2_regularization) == ("batch", "once")
+    assert (distiller.step2_forward, distiller.step2_regularization) == ("misclassified_own_statistics", "once")
 
 
 def test_bad_arguments():
