@@ -57,6 +57,7 @@ CSV_COLUMNS = [
 # Per-epoch metrics of the methods' own mechanisms, read from each model's history for results.md.
 DIAGNOSTICS = {
     "step2_examples": "WSKD step-2 examples per epoch (the teacher's errors on the views seen)",
+    "step2_images": "WSKD images step 2 forwarded and backpropagated per epoch (the errors, or whole batches)",
     "step2_loss": "WSKD step-2 loss",
     "previous_distillation_loss": "GSKD KL term to the previous stage (times T^2)",
     "distillation_loss": "KD term to the teacher (times T^2)",
