@@ -4,7 +4,9 @@
 file in one of `QUANTIZATIONS`; `benchmark_tflite(path, test_data)` runs it
 with the LiteRT interpreter for accuracy, size, latency and memory, and
 with `runtime="tflm"` in TensorFlow Lite Micro for arena and flash too;
-`write_c_array(path)` writes the C files a microcontroller's firmware needs.
+`write_c_array(path)` writes the C files a microcontroller's firmware needs;
+`paired_comparison(correct_a, correct_b)` compares two models image by
+image on the same test images (McNemar, a paired bootstrap).
 """
 
 import importlib
@@ -15,9 +17,12 @@ _HOMES = {
     "QUANTIZATIONS": "edge.export",
     "RUNTIMES": "edge.benchmark",
     "benchmark_tflite": "edge.benchmark",
+    "correct_per_image": "edge.paired",
     "export_tflite": "edge.export",
     "mcu_budget": "edge.budget",
+    "paired_comparison": "edge.paired",
     "tflm_footprint": "edge.tflm",
+    "top1_predictions": "edge.benchmark",
     "write_c_array": "edge.c_array",
 }
 __all__ = sorted(_HOMES)

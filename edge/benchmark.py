@@ -84,9 +84,59 @@ def _predictions(interpreter, test_data, batch_size):
         logits = from_output(interpreter.get_tensor(output_detail["index"]), output_detail)
         predicted.append(np.argmax(logits, axis=-1))
         expected.append(labels)
+    return _joined(predicted, expected)
+
+
+def _joined(predicted, expected):
     if not predicted:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(predicted), np.concatenate(expected)
+
+
+def _check_classes(interpreter, dataset_info, path):
+    classes = int(interpreter.get_output_details()[0]["shape"][-1])
+    errors.check(
+        classes == dataset_info.num_classes,
+        f"--dataset={dataset_info.name}: it has {dataset_info.num_classes} classes but --model={path} gives "
+        f"{classes} outputs",
+    )
+
+
+def top1_predictions(path, test_data, runtime="litert", dataset_info=None, batch_size=100, arena_bytes=None):
+    """The top-1 class a model file gives every test image, and the image's label, in the split's order.
+
+    The same inference as `benchmark_tflite`'s accuracy (and `--compare_keras`'s), per image.
+
+    Args:
+        path: a `.tflite` file (raw 0-255 pixels in), or a `.keras` file, which runs in Keras.
+        test_data: batched `(pixels, label)` test pipeline.
+        runtime: for a `.tflite` file, `litert` (one thread) or `tflm` (TFLite Micro).
+        dataset_info: a `kdkeras.data.DatasetInfo` whose class count (and, for
+            `.keras`, image shape) the model must match, or `None`.
+        batch_size: LiteRT's batch.
+        arena_bytes: `tflm`: the arena to try; `None` grows one until the model fits.
+
+    Returns:
+        `(predicted, labels)`: two integer arrays, one entry per test image.
+
+    Raises:
+        kdkeras.errors.UsageError: no such file, not a model, images or classes that do not fit.
+    """
+    if path.endswith(".keras"):
+        model = load_keras_model(path, dataset_info)
+        return _keras_predictions(_keras_call(model), test_data)
+    errors.check(runtime in RUNTIMES, f"--runtime={runtime}: expected one of {', '.join(RUNTIMES)}")
+    interpreter = _open(path, 1)
+    _check_shape(interpreter, test_data, path)
+    if dataset_info is not None:
+        _check_classes(interpreter, dataset_info, path)
+    if runtime == "litert":
+        return _predictions(interpreter, test_data, batch_size)
+    from edge.tflm import benchmark_tflm
+
+    predicted = benchmark_tflm(path, test_data, arena_bytes)["predictions"]
+    batches = [batch_labels.numpy() for _, batch_labels in test_data]
+    return np.asarray(predicted, np.int64), np.concatenate(batches) if batches else np.zeros(0, np.int64)
 
 
 def _latency(run, image, runs, warmup):
@@ -209,18 +259,28 @@ def benchmark_tflite(
     return result
 
 
-def _keras_figures(model, test_data, runs, warmup):
-    """The float Keras model's accuracy and batch-1 latency (a traced call, not `predict`)."""
+def _keras_call(model):
+    """The model's inference as a traced call (not `predict`)."""
     import tensorflow as tf
 
-    call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    correct = total = 0
+    return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+
+def _keras_predictions(call, test_data):
+    predicted, expected = [], []
     for pixels, labels in test_data:
-        logits = call(pixels).numpy()
-        correct += int(np.sum(np.argmax(logits, axis=-1) == labels.numpy()))
-        total += int(labels.shape[0])
+        predicted.append(np.argmax(call(pixels).numpy(), axis=-1))
+        expected.append(labels.numpy())
+    return _joined(predicted, expected)
+
+
+def _keras_figures(model, test_data, runs, warmup):
+    """The float Keras model's accuracy and batch-1 latency (a traced call, not `predict`)."""
+    call = _keras_call(model)
+    predicted, labels = _keras_predictions(call, test_data)
     image = next(iter(test_data.unbatch().batch(1)))[0]
-    return {"accuracy": correct / max(1, total), "latency_ms": _latency(call, image, runs, warmup)}
+    accuracy = float(np.mean(predicted == labels)) if len(labels) else 0.0
+    return {"accuracy": accuracy, "latency_ms": _latency(call, image, runs, warmup)}
 
 
 FLAGS = flags.FLAGS
@@ -254,12 +314,7 @@ def main(argv):
     interpreter = _open(FLAGS.model, 1)
     with cli.naming_flag("--dataset", FLAGS.dataset):
         splits = data.load(FLAGS.dataset, batch_size=128, data_dir=FLAGS.data_dir)
-    classes = int(interpreter.get_output_details()[0]["shape"][-1])
-    errors.check(
-        classes == splits.info.num_classes,
-        f"--dataset={FLAGS.dataset}: it has {splits.info.num_classes} classes but --model={FLAGS.model} gives "
-        f"{classes} outputs",
-    )
+    _check_classes(interpreter, splits.info, FLAGS.model)
     result = {"dataset": FLAGS.dataset}
     result.update(
         benchmark_tflite(
