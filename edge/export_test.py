@@ -66,6 +66,7 @@ def test_int8_is_under_a_third_of_float32(exported):
     assert exported("int8")["size_bytes"] < exported("float32")["size_bytes"] / 3
 
 
+@pytest.mark.slow  # an end-to-end training of over ten seconds: in `pytest -m slow`
 def test_int8_and_qat_keep_accuracy_within_one_point(exported, splits):
     float_accuracy = benchmark_tflite(exported("float32")["path"], splits.test, runs=1, warmup=0)["accuracy"]
     assert float_accuracy > 0.8

@@ -54,6 +54,7 @@ def test_rekd_swaps_the_roles(tmp_path):
     assert results["models"][1]["teacher_cache"]
 
 
+@pytest.mark.slow  # an end-to-end training of over ten seconds: in `pytest -m slow`
 def test_dekd_stops_the_teacher_at_the_accuracy_reached(tmp_path):
     results = train(config(tmp_path, method="dekd", teacher_epochs=5, defective_teacher_accuracy=0.05))
     assert results["models"][0]["epochs"] == 1
@@ -72,6 +73,7 @@ def test_tfkd_reg_trains_no_teacher(tmp_path):
     assert results["models"][0]["trained_by"] == "VirtualTeacherDistiller"
 
 
+@pytest.mark.slow  # an end-to-end training of over ten seconds: in `pytest -m slow`
 def test_wskd_reports_step_two_examples(tmp_path):
     results = train(config(tmp_path, method="wskd", wskd_correction="swap"))
     assert results["models"][1]["trained_by"] == "WiseStudentDistiller" and results["models"][1]["teacher_cache"]

@@ -62,6 +62,7 @@ def test_sigkill_mid_epoch_then_rerun_resumes(tmp_path):
     assert abs(results["student"]["test_accuracy"] - expected["student"]["test_accuracy"]) <= 0.02
 
 
+@pytest.mark.slow  # an end-to-end training of over ten seconds: in `pytest -m slow`
 def test_diverging_loss_stops_with_a_message_and_keeps_finished_work(tmp_path):
     out = tmp_path / "run"
     flags = [f for f in FAST_FLAGS if not f.startswith(("--optimizer", "--learning_rate"))]

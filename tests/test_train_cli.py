@@ -8,6 +8,7 @@ import pytest
 from tests.conftest import run_module
 
 
+@pytest.mark.slow  # an end-to-end training of over ten seconds: in `pytest -m slow`
 def test_blkd_end_to_end_then_reuses_the_teacher(tmp_path, fast_flags):
     out = tmp_path / "run"
     first = run_module("kdkeras.train", "--method=blkd", f"--output_dir={out}", *fast_flags)

@@ -360,7 +360,7 @@ def two_replica_report():
 
     report = {}
     mirrored = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])  # one per process: they share collective keys
-    for forward in ("misclassified", "misclassified_step1_statistics", "misclassified_own_statistics", "batch"):
+    for forward in ("misclassified", "misclassified_own_statistics", "batch"):
         data = dataset(both_halves if forward == "misclassified_own_statistics" else wrong)
         results = []
         for strategy in (tf.distribute.get_strategy(), mirrored):
@@ -413,5 +413,4 @@ def test_two_replicas_update_as_one_even_when_a_replica_has_no_error():
     for forward, facts in report.items():
         assert facts["step2_examples"] == [[6.0], [6.0]]
     assert report["misclassified"]["step2_images"] == [[6.0], [6.0]]
-    assert report["misclassified_step1_statistics"]["step2_images"] == [[6.0], [6.0]]
     assert report["batch"]["step2_images"] == [[64.0], [64.0]]  # two batches of 32 had an error
