@@ -1,5 +1,6 @@
 """Writing files so that an interrupted run never leaves half of one."""
 
+import csv
 import hashlib
 import json
 import os
@@ -55,6 +56,19 @@ def write_json_atomic(path, payload):
         with open(temporary, "w") as f:
             json.dump(payload, f, indent=2, sort_keys=False)
             f.write("\n")
+
+    replace_atomic(path, write)
+
+
+def write_csv_atomic(path, columns, rows, **options):
+    """Writes `rows` (dicts) under the header `columns` to `path`, atomically; `options` go to
+    `csv.DictWriter` (for example `restval`, `extrasaction`)."""
+
+    def write(temporary):
+        with open(temporary, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(columns), **options)
+            writer.writeheader()
+            writer.writerows(rows)
 
     replace_atomic(path, write)
 

@@ -86,14 +86,7 @@ VARIANTS = (
     "wskd_aug_cached_misclassified",
     "wskd_aug_cached_own_statistics",
 )
-AUGMENTED = {
-    "student_aug",
-    "blkd_aug",
-    "blkd_aug_cached",
-    "wskd_aug_cached_batch",
-    "wskd_aug_cached_misclassified",
-    "wskd_aug_cached_own_statistics",
-}
+AUGMENTED = frozenset(name for name in VARIANTS if "_aug" in name)
 NUM_CLASSES = 10
 
 

@@ -101,8 +101,9 @@ class WiseStudentDistiller(Distiller):
     errors, or all of them with synchronised batch norm), as step 1
     normalises the whole batch, and its moving statistics are restored to
     step 1's afterwards, whatever `step2_regularization` says (never an
-    update of them from a handful of examples). `"batch"` forwards the whole batch in
-    training mode (batch statistics of the whole batch) and masks the loss,
+    update of them from a handful of examples). `"batch"` forwards the
+    whole batch in training mode (batch statistics of the whole batch) and
+    masks the loss,
     so it costs a full forward and backward pass whenever a batch holds an
     error. A replica whose share of the batch has no error still takes part
     in the update, with a zero gradient (it forwards one of its examples at
@@ -274,12 +275,14 @@ class WiseStudentDistiller(Distiller):
         else:
             self.step2_images.update_state(taken * tf.cast(tf.shape(labels)[0], tf.float32))
         training = self.step2_forward in ("batch", "misclassified_own_statistics")
-        restore_statistics = self.step2_forward == "misclassified_own_statistics" or (
-            training and self.step2_regularization == "once"
+        # Step 2 leaves the moving statistics as step 1 left them, except the full batch regularised twice
+        # (an inference-mode forward does not move them; the step-1-statistics one sets them for the forward).
+        restore_statistics = self.step2_forward != "misclassified" and not (
+            self.step2_forward == "batch" and self.step2_regularization == "twice"
         )
 
         def second_update(images, labels, corrected, wrong, denominator, before):
-            statistics = _moving_statistics(self.student) if restore_statistics or before else []
+            statistics = _moving_statistics(self.student) if restore_statistics else []
             saved = [tf.identity(v.value) for v in statistics]
             if before:
                 for variable, value in _step1_statistics(self.student, before):

@@ -104,14 +104,7 @@ def append_epoch(path, epoch, logs):
         columns = ["epoch"]
     columns += sorted(k for k in logs if k not in columns)
     rows.append({"epoch": epoch, **logs})
-
-    def write(temporary):
-        with open(temporary, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns, restval="NA")
-            writer.writeheader()
-            writer.writerows(rows)
-
-    io.replace_atomic(path, write)
+    io.write_csv_atomic(path, columns, rows, restval="NA")
 
 
 def images_trained(epochs, num_train, history):
@@ -132,11 +125,4 @@ def cache_fills(caches, num_train):
 
 def write_models_csv(path, records):
     """Writes `models.csv` at `path`: one row per record, in `CSV_COLUMNS`."""
-
-    def write(temporary):
-        with open(temporary, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(CSV_COLUMNS), extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(records)
-
-    io.replace_atomic(path, write)
+    io.write_csv_atomic(path, CSV_COLUMNS, records, extrasaction="ignore")

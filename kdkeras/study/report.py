@@ -4,7 +4,6 @@
 """
 
 import collections
-import csv
 import os
 import statistics
 
@@ -56,13 +55,7 @@ def _runs_text(pairs):
 
 
 def write_csv(path, rows):
-    def write(temporary):
-        with open(temporary, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-
-    io.replace_atomic(path, write)
+    io.write_csv_atomic(path, CSV_COLUMNS, rows, extrasaction="ignore")
 
 
 def shared_crops_note(plan, outside):
