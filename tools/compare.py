@@ -29,7 +29,9 @@ repeated: the same command resumes.
 Variants of a method join the comparison under their own name:
 `--variant=wskd_swap:wskd:wskd_correction=swap` and `--methods=...,wskd_swap`.
 `--extra_methods` run on `--extra_seeds` only, after every seed of
-`--methods`, so the core rows fill first.
+`--methods`, so the core rows fill first. `--run_only=wskd,wskd_v1@0`
+trains part of a study now (a flagfile for one of its questions) while
+the report stays the whole study's.
 """
 
 import sys
@@ -53,7 +55,7 @@ def main(argv):
     if FLAGS.report_only:
         print(f"[compare] wrote {study_run.publish(plan)} from the finished runs; nothing trained")
         return
-    runs = plan.runs()
+    runs = plan.runs_to_train()
     print(f"[compare] {len(runs)} runs in {plan.output_dir}", flush=True)
     with cli.naming_flag("--dataset", plan.recipe.dataset):
         failed = study_run.run_all(plan)

@@ -95,6 +95,12 @@ def define_flags():
         "(safe beside a study still running)",
     )
     flags.DEFINE_string("results_dir", "", "where results.md, results.csv and the plots go (default: --output_dir)")
+    flags.DEFINE_list(
+        "run_only",
+        [],
+        "train only these runs of the study now, NAME (each seed the study gives it) or NAME@SEED; the report "
+        "still covers the whole study (a flagfile that runs part of a study leaves its report whole)",
+    )
     flags.FLAGS.set_default("output_dir", "runs/compare")
 
 
@@ -200,6 +206,7 @@ class Plan:
         command, commit: what trains the study, for its provenance.
         reference, reference_tolerance, reference_source: accuracies to check the means against.
         peer, peer_path: the peer file (None when not run) and its path.
+        run_only: `(name, seed or None)` of the runs to train now (empty: all); the report is the whole study.
 
     Example:
         plan = plan_from_flags(FLAGS, sys.argv)
@@ -223,6 +230,7 @@ class Plan:
     reference_source: str = ""
     peer: dict = None
     peer_path: str = ""
+    run_only: tuple = ()
 
     def method_of(self, name):
         return self.variants[name][0] if name in self.variants else name
@@ -340,6 +348,34 @@ class Plan:
             out.append((f"{name} seed {seed}", name, seed, self.method_config(name, seed)))
         return out
 
+    def selected(self, name, seed):
+        """Whether `--run_only` lets the run of `name` on `seed` train now."""
+        return not self.run_only or any(m == name and s in (None, seed) for m, s in self.run_only)
+
+    def runs_to_train(self):
+        """`runs()` that `--run_only` selects, each with the shared teacher it needs."""
+        chosen = [(n, s) for n, s in self.pairs() if self.selected(n, s)]
+        needed = {s for n, s in chosen if self.trains_shared_teacher and self.uses_shared_teacher(n)}
+        return [run for run in self.runs() if (run[1], run[2]) in chosen or (run[1] is None and run[2] in needed)]
+
+
+def parse_run_only(items, plan):
+    """`--run_only` as `((name, seed or None), ...)`, each a run of `plan`."""
+    selected = []
+    for item in (i.strip() for i in items if i.strip()):
+        name, at, seed_text = item.partition("@")
+        check(
+            name in plan.all_methods,
+            f"--run_only={item}: {name!r} is not in the study; expected one of {', '.join(plan.all_methods)}",
+        )
+        seed = None
+        if at:
+            check(seed_text.isdigit(), f"--run_only={item}: expected NAME or NAME@SEED with SEED an integer")
+            seed = int(seed_text)
+            check((name, seed) in plan.pairs(), f"--run_only={item}: the study does not run {name} on seed {seed}")
+        selected.append((name, seed))
+    return tuple(selected)
+
 
 def _study_settings(values):
     settings = {}
@@ -403,6 +439,7 @@ def plan_from_flags(values, argv=None):
         peer=peer,
         peer_path=values.peer,
     )
+    plan = dataclasses.replace(plan, run_only=parse_run_only(values.run_only, plan))
     for _, _, _, config in plan.runs():  # every run's settings are checked before anything is trained
         config.validate()
     return plan

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import types
@@ -83,6 +84,30 @@ def test_with_a_teacher_checkpoint_no_teacher_is_trained_and_records_go_beside_t
     assert plan.keeps_records and plan.records_dir("wskd", 1) == str(records / "wskd" / "seed1")
     assert plan.records_dir(None, 0) == str(records / "teacher" / "seed0")
     assert not make_plan(tmp_path, results_dir=str(tmp_path / "runs")).keeps_records
+
+
+def test_run_only_trains_part_of_the_study_with_the_teacher_it_needs(tmp_path):
+    plan = make_plan(tmp_path)
+    picked = study_plan.parse_run_only(["wskd", "wskd_batch@0", "nokd@1"], plan)
+    assert picked == (("wskd", None), ("wskd_batch", 0), ("nokd", 1))
+    part = dataclasses.replace(plan, run_only=picked)
+    assert [label for label, *_ in part.runs_to_train()] == [
+        "shared teacher (resnet20) seed 0",
+        "wskd seed 0",
+        "nokd seed 1",
+        "shared teacher (resnet20) seed 1",
+        "wskd seed 1",
+        "wskd_batch seed 0",
+    ]
+    assert part.runs() == plan.runs() and part.pairs() == plan.pairs()  # the report's study stays whole
+    assert plan.runs_to_train() == plan.runs()
+    assert [label for label, *_ in dataclasses.replace(plan, run_only=(("nokd", None),)).runs_to_train()] == [
+        "nokd seed 0",
+        "nokd seed 1",
+    ]
+    for bad, message in (("dkd", "not in the study"), ("wskd_batch@1", "does not run"), ("wskd@x", "NAME@SEED")):
+        with pytest.raises(UsageError, match=f"--run_only={bad}: .*{message}"):
+            study_plan.parse_run_only([bad], plan)
 
 
 def test_variants_take_typed_settings_and_refuse_bad_ones():

@@ -86,7 +86,7 @@ def keep(plan):
             changed += copy_records(config.output_dir, plan.records_dir(name, seed))
     if os.path.isdir(plan.cache_dir):
         for f in sorted(os.listdir(plan.cache_dir)):
-            if f.endswith(".json") and not f.startswith(".tmp-"):
+            if f.endswith(".json") and not f.startswith(".tmp-") and not f.endswith(".partial.json"):
                 changed += copy_file(
                     os.path.join(plan.cache_dir, f), os.path.join(plan.report_dir, "records", "cache", f)
                 )

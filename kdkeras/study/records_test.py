@@ -65,6 +65,7 @@ def test_keep_copies_finished_runs_the_cache_headers_and_the_teacher_once(tmp_pa
     write(plan.run_dir("nokd", 0) + "/student_history.csv", "epoch\n")  # unfinished: no results.json
     write(os.path.join(plan.cache_dir, "k.json"), "{}")
     write(os.path.join(plan.cache_dir, "k.npy"), "table")
+    write(os.path.join(plan.cache_dir, "f.partial.json"), "{}")  # a fill in progress: not a header yet
 
     assert records.keep(plan) == 7 + 1 + 1 + 7  # blkd's records, a cache header, the checkpoint, its records
     kept = tmp_path / "results"

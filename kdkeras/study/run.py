@@ -50,7 +50,7 @@ def run_all(plan):
 
 
 def _run_all(plan):
-    runs = plan.runs()
+    runs = plan.runs_to_train()
     start = time.perf_counter()
     failed = []
     publish(plan)  # the tables of what is finished, at once (a resumed study too)

@@ -25,6 +25,8 @@ class _Plan:
         )
         return [("shared teacher seed 0", None, 0, config("teacher")), ("blkd seed 0", "blkd", 0, config("blkd"))]
 
+    runs_to_train = runs
+
 
 def _write_results(directory):
     os.makedirs(directory, exist_ok=True)
