@@ -27,6 +27,18 @@ default; both read the test images directly, not through the benchmark):
 - `jpeg_decoder`: both files on the 10,000 JPEG images decoded with
   TensorFlow's default (fast integer) inverse DCT, which the image-folder
   loader uses, and with the accurate one, which PIL uses.
+
+Students beside the line (`--students=NAME=FILE.tflite,...`, e.g. the
+int8 files the edge recipe's runs export): each is benchmarked as the
+reference files are, on both test sets, and compared image by image with
+the reference int8 file on the 1,000 lossless images, in LiteRT and in
+TFLite Micro (`edge.paired`'s statistics: the difference with its paired
+bootstrap interval, the discordant images, McNemar's exact p). The JSON
+gains `students`; a Markdown table of every file is written beside it
+(`<output>.md`):
+
+    python tools/mlperf_reference.py --nochecks --output=results/mlperf_tiny/students.json \
+        --students=nokd=runs/mlperf_tiny/nokd/student_int8.tflite,blkd=runs/mlperf_tiny/blkd/student_int8.tflite
 """
 
 import glob
@@ -41,7 +53,7 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from kdkeras import cli, errors  # noqa: E402
-from kdkeras.io import write_json_atomic  # noqa: E402
+from kdkeras.io import write_bytes_atomic, write_json_atomic  # noqa: E402
 
 flags.DEFINE_string("anchors", "../shared/anchors/mlperf_tiny", "folder of the reference .tflite files")
 flags.DEFINE_string("lossless", "data/cifar10-png", "image folder of the lossless copy (train/ and test/)")
@@ -50,6 +62,7 @@ flags.DEFINE_string("work_dir", "runs/mlperf_tiny/reference", "where each benchm
 flags.DEFINE_string("output", None, "the JSON of all figures (written atomically)")
 flags.DEFINE_bool("latency", False, "time every file (a quiet machine only) and keep the latencies")
 flags.DEFINE_bool("checks", True, "add the runtime-kernel and JPEG-decoder checks")
+flags.DEFINE_list("students", [], "NAME=FILE.tflite of students to measure beside the reference and pair with its int8")
 FLAGS = flags.FLAGS
 
 FILES = {"float32": "pretrainedResnet.tflite", "int8": "pretrainedResnet_quant.tflite"}
@@ -170,33 +183,120 @@ def jpeg_decoder_check(anchors, jpeg):
     return result
 
 
+def parse_students(items):
+    """`--students` as `{name: path}`, each file present."""
+    students = {}
+    for item in items:
+        name, _, path = item.partition("=")
+        errors.check(bool(name and path), f"--students={item}: expected NAME=FILE.tflite")
+        errors.check(name not in students, f"--students: {name} is named twice")
+        errors.check(os.path.isfile(path), f"--students={item}: no file {path}")
+        students[name] = path
+    return students
+
+
+def paired_with_reference(student_outputs, reference_outputs, labels):
+    """`edge.paired`'s statistics of a student (A) against the reference (B) from both files' raw outputs."""
+    from edge.paired import paired_comparison
+
+    return paired_comparison(student_outputs.argmax(-1) == labels, reference_outputs.argmax(-1) == labels)
+
+
+def _percent(value):
+    return "" if value is None else f"{100 * value:.2f}%"
+
+
+def _litert_and_tflm(figures):
+    if figures is None:
+        return "not measured"
+    return f"{_percent(figures.get('accuracy'))} / {_percent(figures.get('tflm', {}).get('accuracy'))}"
+
+
+def results_table(result):
+    """Markdown: every file's accuracy on both test sets, bytes and arena; then each student's paired test."""
+    rows = [(f"reference `{entry['file']}`", entry) for entry in result["files"].values()]
+    rows += [(f"student `{name}`", entry) for name, entry in result.get("students", {}).items()]
+    lines = [
+        "| file | quantization | top-1, 1,000 lossless (LiteRT / TFLite Micro) | top-1, 10,000 JPEG (LiteRT / TFLite "
+        "Micro) | bytes = flash | TFLite Micro arena bytes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, entry in rows:
+        lossless = entry["test_sets"].get("lossless_1000")
+        jpeg = entry["test_sets"].get("jpeg_10000")
+        first = lossless or jpeg
+        lines.append(
+            f"| {label} | {first.get('quantization', '')} | {_litert_and_tflm(lossless)} | {_litert_and_tflm(jpeg)} "
+            f"| {first['size_bytes']:,} | {first.get('tflm', {}).get('arena_bytes', 0):,} |"
+        )
+    paired = [(name, entry["paired_with_reference_int8"]) for name, entry in result.get("students", {}).items()]
+    if paired:
+        lines += [
+            "",
+            "Each student against the reference int8 file, image by image on the 1,000 lossless test images:",
+            "",
+            "| student | runtime | student | reference int8 | difference (95% paired bootstrap) | student right, "
+            "reference wrong | student wrong, reference right | McNemar exact p |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, by_runtime in paired:
+            for runtime, p in by_runtime.items():
+                low, high = p["interval"]
+                lines.append(
+                    f"| {name} | {runtime} | {_percent(p['accuracy_a'])} | {_percent(p['accuracy_b'])} | "
+                    f"{100 * p['difference']:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] points | "
+                    f"{p['a_right_b_wrong']} | {p['a_wrong_b_right']} | {p['mcnemar_p']:.4f} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def measure(path, stem, test_sets):
+    """`{"test_sets": {copy: figures with the command}}` of one file."""
+    suffix = "_latency" if FLAGS.latency else ""
+    measured = {}
+    for copy, folder in test_sets:
+        output = os.path.join(FLAGS.work_dir, f"{stem}_{copy}{suffix}.json")
+        command, figures = run_benchmark(path, folder, output, FLAGS.latency)
+        measured[copy] = {"command": command, **figures}
+    return {"test_sets": measured}
+
+
 def main(argv):
     errors.check(len(argv) == 1, f"unexpected arguments: {' '.join(argv[1:])}")
     errors.check(bool(FLAGS.output), "--output: required (the JSON of all figures)")
+    students = parse_students(FLAGS.students)
     for flag, folder in (("--lossless", FLAGS.lossless), ("--jpeg", FLAGS.jpeg)):
         errors.check(os.path.isdir(os.path.join(folder, "test")), f"{flag}={folder}: expected a folder with test/")
     for name in FILES.values():
         path = os.path.join(FLAGS.anchors, name)
         errors.check(os.path.isfile(path), f"--anchors={FLAGS.anchors}: no {name} there")
     os.makedirs(FLAGS.work_dir, exist_ok=True)
-    suffix = "_latency" if FLAGS.latency else ""
+    test_sets = (("lossless_1000", FLAGS.lossless), ("jpeg_10000", FLAGS.jpeg))
+    test_sets = test_sets[:1] if FLAGS.latency else test_sets
     result = {"tool": "python " + " ".join(sys.argv), "files": {}}
     for mode, name in FILES.items():
-        path = os.path.join(FLAGS.anchors, name)
-        result["files"][mode] = {"file": name, "test_sets": {}}
-        test_sets = (("lossless_1000", FLAGS.lossless), ("jpeg_10000", FLAGS.jpeg))
-        for copy, folder in test_sets[:1] if FLAGS.latency else test_sets:
-            output = os.path.join(FLAGS.work_dir, f"{os.path.splitext(name)[0]}_{copy}{suffix}.json")
-            command, figures = run_benchmark(path, folder, output, FLAGS.latency)
-            result["files"][mode]["test_sets"][copy] = {"command": command, **figures}
-    if FLAGS.checks:
+        stem = os.path.splitext(name)[0]
+        result["files"][mode] = {"file": name, **measure(os.path.join(FLAGS.anchors, name), stem, test_sets)}
+    reference_int8 = os.path.join(FLAGS.anchors, FILES["int8"])
+    if FLAGS.checks or students:
         pixels, labels = read_test_images(FLAGS.lossless)
-        result["runtimes_int8_lossless_1000"] = runtime_check(
-            os.path.join(FLAGS.anchors, FILES["int8"]), pixels, labels
-        )
+    if FLAGS.checks:
+        result["runtimes_int8_lossless_1000"] = runtime_check(reference_int8, pixels, labels)
         result["jpeg_decoder"] = jpeg_decoder_check(FLAGS.anchors, FLAGS.jpeg)
+    if students:
+        reference = {"litert": litert_outputs(reference_int8, pixels), "tflm": tflm_outputs(reference_int8, pixels)}
+        result["students"] = {}
+        for name, path in students.items():
+            entry = {"file": path, **measure(path, f"student_{name}", test_sets)}
+            outputs = {"litert": litert_outputs(path, pixels), "tflm": tflm_outputs(path, pixels)}
+            entry["paired_with_reference_int8"] = {
+                runtime: paired_with_reference(outputs[runtime], reference[runtime], labels) for runtime in outputs
+            }
+            result["students"][name] = entry
     write_json_atomic(FLAGS.output, result)
-    print(f"wrote {FLAGS.output}")
+    table = os.path.splitext(FLAGS.output)[0] + ".md"
+    write_bytes_atomic(table, results_table(result).encode())
+    print(f"wrote {FLAGS.output} and {table}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,63 @@
+"""`tools/mlperf_reference.py`: the students' table and paired test on synthetic figures, and bad input (the
+benchmarks themselves are `edge.benchmark`'s, tested in edge/)."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+TOOL = os.path.join(ROOT, "tools", "mlperf_reference.py")
+SNIPPET = """
+import importlib.util, json, sys
+import numpy as np
+spec = importlib.util.spec_from_file_location("mlperf_reference", sys.argv[1])
+tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tool)
+labels = np.array([0, 1, 2, 3])
+onehot = lambda classes: np.eye(4)[classes]
+paired = tool.paired_with_reference(onehot([0, 1, 2, 0]), onehot([0, 1, 0, 0]), labels)
+figures = lambda accuracy, micro: {"accuracy": accuracy, "quantization": "int8", "size_bytes": 98496,
+                                   "tflm": {"accuracy": micro, "arena_bytes": 55984}}
+result = {
+    "files": {"int8": {"file": "ref.tflite", "test_sets": {"lossless_1000": figures(0.878, 0.88),
+                                                          "jpeg_10000": figures(0.7543, 0.7548)}}},
+    "students": {"blkd": {"test_sets": {"lossless_1000": figures(0.9, 0.901)},
+                          "paired_with_reference_int8": {"litert": paired}}},
+}
+print(json.dumps({"paired": paired, "table": tool.results_table(result)}))
+"""
+
+
+def test_students_are_paired_with_the_reference_and_tabulated():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(
+        [sys.executable, "-c", SNIPPET, TOOL], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    out = json.loads(done.stdout)
+    paired = out["paired"]
+    # Student right on images 0, 1, 2; reference on 0, 1: one discordant image, the student's.
+    assert (paired["accuracy_a"], paired["accuracy_b"], paired["difference"]) == (0.75, 0.5, 0.25)
+    assert (paired["a_right_b_wrong"], paired["a_wrong_b_right"], paired["mcnemar_p"]) == (1, 0, 1.0)
+    table = out["table"]
+    assert "| reference `ref.tflite` | int8 | 87.80% / 88.00% | 75.43% / 75.48% | 98,496 | 55,984 |" in table
+    assert "| student `blkd` | int8 | 90.00% / 90.10% | not measured | 98,496 | 55,984 |" in table
+    assert "| blkd | litert | 75.00% | 50.00% | +25.00 [" in table and "| 1 | 0 | 1.0000 |" in table
+
+
+def test_a_missing_student_file_is_one_line_naming_the_flag(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(
+        [sys.executable, TOOL, f"--output={tmp_path}/s.json", f"--students=blkd={tmp_path}/none.tflite"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith(f"--students=blkd={tmp_path}/none.tflite: no file {tmp_path}/none.tflite")
+    )
