@@ -8,8 +8,7 @@
 #   1. the CIFAR-10 shared teacher (configs/study/cifar10_teacher.flags), kept in results/cifar10/teacher/;
 #   2. WSKD's step 2 on seed 0: the errors alone normalised with step 1's batch statistics, beside the full batch
 #      and BLKD that ran first (configs/compare/cifar10_round2_step2.flags);
-#   3. WSKD's re-runs and BLKD, 3 seeds each, and one seed of the first study's WSKD (wskd_v1)
-#      (configs/compare/cifar10_round2_wskd.flags);
+#   3. WSKD's re-runs and BLKD, 3 seeds each (configs/compare/cifar10_round2_wskd.flags);
 #   4. the PyTorch peer of the CIFAR-10 recipe (tools/torch_peer.py, with the [peer] extra);
 #   5. the rest of the CIFAR-10 study's round 2 (configs/compare/cifar10_round2.flags);
 #   6. the MNIST study's shared teacher (configs/study/mnist_teacher.flags), kept in results/mnist/teacher/, then
