@@ -4,7 +4,8 @@ Every trained model's record (`results.json["models"]`) says how many
 images it was trained on (`images_trained`: epochs x training examples,
 plus the images any extra update really forwarded and backpropagated,
 `extra_update_images`: for WSKD's step 2 the metric `step2_images`, the
-teacher's errors with `step2_forward="misclassified"` but the whole batch
+teacher's errors with an errors-only `step2_forward` (`"misclassified_own_statistics"`,
+`"misclassified"`, `"misclassified_step1_statistics"`) but the whole batch
 on every batch with an error with `"batch"`), how many
 images each frozen model it learned from ran on during its training
 (`frozen_forward_images`, 0 when their logits were cached) and which

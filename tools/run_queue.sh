@@ -6,8 +6,8 @@
 # Pause it for a benchmark with `kill -STOP -- -PGID` (the queue's process group; `kill -CONT` goes on).
 # Steps, in the order the round asks for:
 #   1. the CIFAR-10 shared teacher (configs/study/cifar10_teacher.flags), kept in results/cifar10/teacher/;
-#   2. WSKD's step 2 on seed 0: the errors alone normalised with step 1's batch statistics, beside the full batch
-#      and BLKD that ran first (configs/compare/cifar10_round2_step2.flags);
+#   2. WSKD's step 2 on seed 0: the errors alone in training mode (`wskd`, the default) beside the full batch
+#      (`wskd_full_batch`) and BLKD (configs/compare/cifar10_round2_step2.flags, `--run_only`);
 #   3. WSKD's re-runs and BLKD, 3 seeds each (configs/compare/cifar10_round2_wskd.flags);
 #   4. the PyTorch peer of the CIFAR-10 recipe (tools/torch_peer.py, with the [peer] extra);
 #   5. the rest of the CIFAR-10 study's round 2 (configs/compare/cifar10_round2.flags);

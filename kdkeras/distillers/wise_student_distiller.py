@@ -151,7 +151,7 @@ class WiseStudentDistiller(Distiller):
             `"misclassified_own_statistics"` (default): the teacher's errors
             alone, in training mode, normalised with their own batch
             statistics; the proposal's "update the student only using the
-            misclassified samples", at about 1.1x BLKD's time. `"batch"`: the
+            misclassified samples", at about 1.2x BLKD's time from a cache. `"batch"`: the
             whole batch in training mode, the loss masked to the errors (the
             first study's; about 2x BLKD's time). `"misclassified"`: the
             errors in inference mode, with the moving statistics, and
