@@ -5,7 +5,8 @@
 #   nohup tools/run_queue.sh >> runs/queue.log 2>&1 &
 # Pause it for a benchmark with `kill -STOP -- -PGID` (the queue's process group; `kill -CONT` goes on).
 # Steps, in the order the round asks for:
-#   1. the CIFAR-10 shared teacher (configs/study/cifar10_teacher.flags), kept in results/cifar10/teacher/;
+#   1. the CIFAR-10 shared teacher of round 2 (configs/study/cifar10_teacher.flags), kept in
+#      results/cifar10_round2/teacher/;
 #   2. WSKD's step 2 on seed 0: the errors alone in training mode (`wskd`, the default) beside the full batch
 #      (`wskd_full_batch`) and BLKD (configs/compare/cifar10_round2_step2.flags, `--run_only`);
 #   3. WSKD's re-runs and BLKD, 3 seeds each (configs/compare/cifar10_round2_wskd.flags);
@@ -64,7 +65,7 @@ mlperf() {
   done
 }
 
-step "CIFAR-10 shared teacher" keep_teacher configs/study/cifar10_teacher.flags runs/study/cifar10/teacher results/cifar10/teacher
+step "CIFAR-10 shared teacher" keep_teacher configs/study/cifar10_teacher.flags runs/study/cifar10/teacher results/cifar10_round2/teacher
 step "CIFAR-10 round 2: WSKD's step 2 on seed 0" tools/run_study.sh configs/compare/cifar10_round2_step2.flags
 step "CIFAR-10 round 2: WSKD, 3 seeds" tools/run_study.sh configs/compare/cifar10_round2_wskd.flags
 step "PyTorch peer" peer

@@ -102,6 +102,6 @@ def keep(plan):
 
 def _kept_already(folder, plan):
     """True when `folder` is the report's teacher folder or one in a report beside it (for example
-    `results/cifar10/teacher/` for the report `results/cifar10_round2/`): a second copy would only repeat it."""
+    `results/cifar10_round2/teacher/` for a report `results/cifar10_round3/`): a second copy would only repeat it."""
     reports = os.path.dirname(os.path.abspath(plan.report_dir))
     return folder == os.path.abspath(plan.kept_teacher_dir) or os.path.dirname(os.path.dirname(folder)) == reports

@@ -497,29 +497,44 @@ def markdown(plan, evidence, study, figures, kept=()):
 
 
 def provenance_lines(plan, evidence):
-    """How to reproduce the table: the command, the commits the runs were trained with, the machine, the versions."""
-    found = provenance.describe()
+    """How to reproduce the table: the command, the commits and the machines the runs were trained with.
+
+    Only what the runs recorded, so a report rewritten later (`--report_only`, another machine, another commit)
+    is the same file; a study that trains names the commit it started at too."""
     trained_with = collections.Counter(
         commit
         for p in evidence.payloads
         for commit in provenance.split_commits(p.get("provenance", {}).get("kdkeras_commit", "not recorded"))
     )
     commits = "; ".join(f"{commit}: {n} run{'s' if n > 1 else ''}" for commit, n in sorted(trained_with.items()))
+    machines = collections.Counter(
+        _machine(p["provenance"]) for p in evidence.payloads if p.get("provenance", {}).get("cpu")
+    )
+    machines = "; ".join(f"{m}: {n} run{'s' if n > 1 else ''}" for m, n in sorted(machines.items()))
     if evidence.lost:
-        commits = (commits + "; " if commits else "") + f"records lost: {len(evidence.lost)} runs"
+        lost = f"records lost: {len(evidence.lost)} runs"
+        commits = (commits + "; " if commits else "") + lost
+        machines = (machines + "; " if machines else "") + lost
+    started = [f"- kdkeras commit when this invocation started: {plan.commit}"] if plan.commit else []
     return [
         "## Provenance",
         "",
         f"- Command: `{plan.command}`",
-        f"- kdkeras commit when this invocation started: {plan.commit}",
+        *started,
         f"- kdkeras commits the finished runs' models were trained with (runs per commit; a run whose models "
         f"were trained under several commits counts under each): {commits or 'none yet'}",
-        f"- Machine: {found['cpu']}, {found['logical_cpus']} logical CPUs; Python {found['python']}, "
-        f"TensorFlow {found['tensorflow']}, Keras {found['keras']}",
-        "- Training seconds are wall-clock on that machine, which other work may have shared; compare seconds "
-        "only within one table, and FLOPs and images across tables.",
+        f"- Machines the finished runs trained on (runs per machine): {machines or 'none yet'}",
+        "- Training seconds are wall-clock on those machines, which other work may have shared; compare seconds "
+        "only within one machine and sitting, and FLOPs and images across tables.",
         "",
     ]
+
+
+def _machine(recorded):
+    return (
+        f"{recorded['cpu']}, {recorded.get('logical_cpus', '?')} logical CPUs; Python {recorded.get('python', '?')}, "
+        f"TensorFlow {recorded.get('tensorflow', '?')}, Keras {recorded.get('keras', '?')}"
+    )
 
 
 def draw(out, plan, evidence):

@@ -151,3 +151,24 @@ def test_rows_that_learned_from_another_teacher_than_the_checkpoint_are_named(tm
     assert lines[-1].startswith("Not the same teacher: 7 rows learned from a teacher of 90.00%")
     assert lines[-1].endswith("blkd (seeds 0, 1, 2, 3), wskd (seeds 0, 1, 2).")
     assert report.teacher_pairing_lines(plan, collect.Evidence(ROWS, {}, [], [], {**outside, "accuracy": 0.9})) == []
+
+
+def test_the_provenance_is_what_the_runs_recorded_so_a_later_rewrite_is_the_same(tmp_path):
+    def payload(commit, cpu):
+        recorded = dict(kdkeras_commit=commit, cpu=cpu, logical_cpus=2, python="3.11.7", tensorflow="2.21.0")
+        return {"provenance": dict(recorded, keras="3.15.1")}
+
+    payloads = [payload("aaa", "Xeon"), payload("aaa", "Xeon"), payload("bbb", "EPYC")]
+    evidence = collect.Evidence(ROWS, {}, payloads, [("nokd", 0)], None)
+    lines = report.provenance_lines(make_plan(tmp_path, commit="", command="python tools/compare.py"), evidence)
+    assert not any("invocation started" in line for line in lines)  # --report_only: no commit of its own
+    assert "(runs per commit; a run whose models were trained under several commits counts under each): " + (
+        "aaa: 2 runs; bbb: 1 run; records lost: 1 runs"
+    ) in "\n".join(lines)
+    assert (
+        "- Machines the finished runs trained on (runs per machine): EPYC, 2 logical CPUs; Python 3.11.7, "
+        "TensorFlow 2.21.0, Keras 3.15.1: 1 run; Xeon, 2 logical CPUs; Python 3.11.7, TensorFlow 2.21.0, "
+        "Keras 3.15.1: 2 runs; records lost: 1 runs" in lines
+    )
+    training = report.provenance_lines(make_plan(tmp_path, commit="ccc"), evidence)
+    assert "- kdkeras commit when this invocation started: ccc" in training
