@@ -43,7 +43,7 @@ from kdkeras import (  # noqa: E402
 )
 from kdkeras import config as train_config
 from kdkeras.errors import DivergenceError, TrainingError, UsageError, check  # noqa: E402
-from kdkeras.pipelines import METHODS, Run, links  # noqa: E402
+from kdkeras.pipelines import Run, links  # noqa: E402
 from kdkeras.run_directory import by_content, check_settings, claim  # noqa: E402
 
 TUNERS = ("random", "bayesian", "hyperband")
@@ -97,7 +97,7 @@ class TuneOptions:
         check(
             methods.get(config.method).knobs,
             f"--method={config.method}: no distillation knobs to search; expected one of "
-            + ", ".join(m for m in METHODS if methods.get(m).knobs),
+            + ", ".join(m for m in methods.names() if methods.get(m).knobs),
         )
         check(
             config.validation_fraction > 0,
@@ -116,7 +116,7 @@ class TuneOptions:
             )
         check(len(set(self.knobs)) == len(self.knobs), "--knobs: a knob is listed twice")
         if config.teacher_checkpoint:
-            takers = [m for m in METHODS if methods.get(m).takes_teacher_checkpoint]
+            takers = [m for m in methods.names() if methods.get(m).takes_teacher_checkpoint]
             check(
                 config.method in takers,
                 f"--teacher_checkpoint: {config.method} does not learn from --teacher "
@@ -246,7 +246,7 @@ class Search:
     def shared_teacher(self):
         """The fixed network the method learns from, trained (or loaded) once; None if there is none."""
         run = self.run_in(dataclasses.replace(self.config, output_dir=self.path("teacher")))
-        teacher = links.teacher_of(run)
+        teacher = links.teacher_of(run, methods.get(self.config.method).teacher)
         if teacher is None:
             return None
         self.teacher_record = dict(run.records[-1])

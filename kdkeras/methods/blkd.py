@@ -7,7 +7,7 @@ def pipeline(run):
     """Baseline KD (Hinton 2015): a trained teacher teaches the student."""
     from kdkeras.pipelines.links import student_by_blkd
 
-    return student_by_blkd(run)
+    return student_by_blkd(run, METHOD.teacher)
 
 
 METHOD = Method(

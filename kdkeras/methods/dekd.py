@@ -21,7 +21,7 @@ def pipeline(run):
     """Defective KD: a teacher stopped early teaches the student."""
     from kdkeras.pipelines.links import student_by_blkd
 
-    return student_by_blkd(run)
+    return student_by_blkd(run, METHOD.teacher)
 
 
 METHOD = Method(

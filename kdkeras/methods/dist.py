@@ -30,7 +30,7 @@ def pipeline(run):
     from kdkeras.pipelines.links import frozen, teacher_of
 
     config = run.config
-    teacher = teacher_of(run)
+    teacher = teacher_of(run, METHOD.teacher)
 
     def make(student):
         return CorrelationDistiller(

@@ -30,7 +30,7 @@ def pipeline(run):
     from kdkeras.pipelines.links import frozen, teacher_of
 
     config = run.config
-    teacher = teacher_of(run)
+    teacher = teacher_of(run, METHOD.teacher)
     warmup_steps = round(config.dkd_warmup_fraction * config.epochs * run.steps_per_epoch)
 
     def make(student):

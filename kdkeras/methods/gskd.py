@@ -44,7 +44,7 @@ def pipeline(run):
     if config.grow_to_teacher and stages[-1] != config.teacher:
         stages.append(config.teacher)
     check_growing(run, stages)
-    teacher = teacher_of(run)
+    teacher = teacher_of(run, METHOD.teacher)
     previous = blkd_link(run, "stage1", stages[0], teacher)
     for index, arch in enumerate(stages[1:], start=2):
         earlier = previous

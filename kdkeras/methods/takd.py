@@ -53,7 +53,7 @@ def pipeline(run):
     from kdkeras.pipelines.links import blkd_link, teacher_of
 
     config = run.config
-    previous_role, previous = "teacher", teacher_of(run)
+    previous_role, previous = "teacher", teacher_of(run, METHOD.teacher)
     for index, arch in enumerate(config.assistants, start=1):
         role = f"assistant{index}"
         previous = blkd_link(run, role, arch, previous, previous_role)

@@ -54,7 +54,7 @@ def pipeline(run):
     from kdkeras.pipelines.links import frozen, logit_matching, teacher_of
 
     config = run.config
-    teacher = teacher_of(run)
+    teacher = teacher_of(run, METHOD.teacher)
 
     def make(student):
         return WiseStudentDistiller(

@@ -5,7 +5,6 @@ Each method unit (`kdkeras.methods`) writes its pipeline from these and the
 written once.
 """
 
-from kdkeras import methods
 from kdkeras.distillers import Distiller
 from kdkeras.distillers.distiller import TEACHER_LOGITS
 from kdkeras.distillers.growing_student_distiller import PREVIOUS_LOGITS
@@ -31,14 +30,13 @@ def frozen(teacher, previous=None):
     return found
 
 
-def teacher_of(run):
-    """The fixed model that teaches the method's first distilled model (`Method.teacher`), or None.
+def teacher_of(run, kind):
+    """The fixed model that teaches the method's first distilled model, or None.
 
-    Trained (or loaded, when finished or given as `--teacher_checkpoint`)
-    as the role `teacher`.
+    `kind` is the method's `Method.teacher` (`kdkeras.methods.unit.TEACHER_KINDS`). The model is trained (or
+    loaded, when finished or given as `--teacher_checkpoint`) as the role `teacher`.
     """
     config = run.config
-    kind = methods.get(config.method).teacher
     if kind == "trained" or (kind == "defective" and config.teacher_checkpoint):
         return run.teacher()
     if kind == "defective":
@@ -61,11 +59,12 @@ def blkd_link(run, role, arch, teacher, teacher_role="teacher"):
     return run.distill(role, arch, blkd_distiller(run, teacher), run.config.epochs, [teacher_role], frozen(teacher))
 
 
-def student_by_blkd(run, arch=None):
-    """Trains `arch` (default `--student`) as the role `student` by baseline KD from the method's teacher.
+def student_by_blkd(run, kind, arch=None):
+    """Trains `arch` (default `--student`) as the role `student` by baseline KD from the method's teacher of
+    `kind` (`teacher_of`).
 
     The whole pipeline of BLKD and of the methods that change only who
     teaches (De-KD, Tf-KD self) or which network learns (Re-KD).
     """
-    blkd_link(run, "student", arch or run.config.student, teacher_of(run))
+    blkd_link(run, "student", arch or run.config.student, teacher_of(run, kind))
     return {"teacher": "teacher", "student": "student"}
