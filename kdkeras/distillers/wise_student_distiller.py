@@ -151,9 +151,9 @@ class WiseStudentDistiller(Distiller):
             `"misclassified_own_statistics"` (default): the teacher's errors
             alone, in training mode, normalised with their own batch
             statistics; the proposal's "update the student only using the
-            misclassified samples", at about 1.2x BLKD's time from a cache. `"batch"`: the
-            whole batch in training mode, the loss masked to the errors (the
-            first study's; about 2x BLKD's time). `"misclassified"`: the
+            misclassified samples", at about 1.2x BLKD's time from a cache.
+            `"batch"`: the whole batch in training mode, the loss masked to
+            the errors (the first study's; about 2x BLKD's time). `"misclassified"`: the
             errors in inference mode, with the moving statistics, and
             `"misclassified_step1_statistics"`: the errors with step 1's batch
             statistics held constant; both blew up in CIFAR-10's first epoch

@@ -501,20 +501,17 @@ def provenance_lines(plan, evidence):
 
     Only what the runs recorded, so a report rewritten later (`--report_only`, another machine, another commit)
     is the same file; a study that trains names the commit it started at too."""
-    trained_with = collections.Counter(
-        commit
-        for p in evidence.payloads
-        for commit in provenance.split_commits(p.get("provenance", {}).get("kdkeras_commit", "not recorded"))
+    commits = _per_run(
+        (
+            commit
+            for p in evidence.payloads
+            for commit in provenance.split_commits(p.get("provenance", {}).get("kdkeras_commit", "not recorded"))
+        ),
+        evidence.lost,
     )
-    commits = "; ".join(f"{commit}: {n} run{'s' if n > 1 else ''}" for commit, n in sorted(trained_with.items()))
-    machines = collections.Counter(
-        _machine(p["provenance"]) for p in evidence.payloads if p.get("provenance", {}).get("cpu")
+    machines = _per_run(
+        (_machine(p["provenance"]) for p in evidence.payloads if p.get("provenance", {}).get("cpu")), evidence.lost
     )
-    machines = "; ".join(f"{m}: {n} run{'s' if n > 1 else ''}" for m, n in sorted(machines.items()))
-    if evidence.lost:
-        lost = f"records lost: {len(evidence.lost)} runs"
-        commits = (commits + "; " if commits else "") + lost
-        machines = (machines + "; " if machines else "") + lost
     started = [f"- kdkeras commit when this invocation started: {plan.commit}"] if plan.commit else []
     return [
         "## Provenance",
@@ -528,6 +525,15 @@ def provenance_lines(plan, evidence):
         "only within one machine and sitting, and FLOPs and images across tables.",
         "",
     ]
+
+
+def _per_run(values, lost):
+    """`a: 2 runs; b: 1 run` of the runs' recorded `values`, then how many runs' records are lost."""
+    counts = collections.Counter(values)
+    parts = [f"{value}: {n} run{'s' if n > 1 else ''}" for value, n in sorted(counts.items())]
+    if lost:
+        parts.append(f"records lost: {len(lost)} runs")
+    return "; ".join(parts)
 
 
 def _machine(recorded):
