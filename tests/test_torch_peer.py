@@ -222,13 +222,17 @@ def test_tiny_run_writes_the_peer_file_and_reuses_finished_models(tmp_path):
         assert epoch["epoch"] == 1 and epoch["test_accuracy"] == peer["accuracy"][model]
         assert 0.0 <= epoch["train_accuracy"] <= 1.0 and epoch["seconds"] > 0
     assert not [p for p in output.parent.iterdir() if p.name != "peer.json"]  # no temporary file left
+    for record in (tmp_path / "work").glob("*/record.json"):  # trained under another commit than the rewrite's
+        record.write_text(json.dumps({**json.loads(record.read_text()), "commits": ["abc123"]}))
 
     again = subprocess.run(
         [sys.executable, "tools/torch_peer.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("finished before") == 3 and "epoch 1/1" not in again.stdout
-    assert json.loads(output.read_text())["accuracy"] == peer["accuracy"]
+    rewritten = json.loads(output.read_text())
+    assert rewritten["accuracy"] == peer["accuracy"]
+    assert rewritten["commit"] == "abc123"  # what the runs recorded, not the commit of the rewrite
 
 
 def test_a_stopped_model_resumes_where_it_was(tmp_path, monkeypatch):

@@ -455,7 +455,7 @@ class Trainer:
             weight_decay=args.weight_decay,
         )
         scheduler = make_scheduler(torch, optimizer, args, args.epochs * self.steps_per_epoch)
-        per_epoch, first_epoch = [], 0
+        per_epoch, first_epoch, commits = [], 0, []
         if os.path.exists(checkpoint_path):
             state = torch.load(checkpoint_path, weights_only=False)
             self.check_recipe(folder, state["recipe"], recipe)
@@ -463,7 +463,9 @@ class Trainer:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             per_epoch, first_epoch = state["per_epoch"], state["epoch"]
+            commits = state.get("commits", [])
             print(f"[peer] {name}: resumed after epoch {first_epoch}/{args.epochs}", flush=True)
+        commits = commits + [c for c in [repository_commit() or "not recorded"] if c not in commits]
         teacher_model = None if teacher is None else teacher["model"].eval()
         for epoch in range(first_epoch, args.epochs):
             model.train()
@@ -503,6 +505,7 @@ class Trainer:
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "per_epoch": per_epoch,
+                "commits": commits,
             }
             write_atomic(checkpoint_path, lambda f: torch.save(state, f), binary=True)
             print(
@@ -515,6 +518,7 @@ class Trainer:
             "accuracy": per_epoch[-1]["test_accuracy"],
             "train_seconds": round(sum(e["seconds"] for e in per_epoch), 3),
             "per_epoch": per_epoch,
+            "commits": commits,
         }
         write_atomic(final_weights, lambda f: torch.save(model.state_dict(), f), binary=True)
         write_json(final_record, record)
@@ -530,6 +534,12 @@ class Trainer:
                 f"{folder} holds a model trained with another recipe ({', '.join(differing)} differ); "
                 "pass another --work_dir or remove that folder"
             )
+
+
+def recorded_commits(records):
+    """The commits the runs were trained under, as their records say (a rewrite later names no commit of its own)."""
+    commits = sorted({c for r in records for c in r.get("commits", ["not recorded"])})
+    return "; ".join(commits)
 
 
 def peer_file(args, torch, records, seeds, command):
@@ -554,7 +564,7 @@ def peer_file(args, torch, records, seeds, command):
         "torch_version": torch.__version__,
         "machine": machine_description(),
         "threads": args.threads,
-        "commit": repository_commit(),
+        "commit": recorded_commits([teacher, *(r for rs in students.values() for r in rs)]),
         "seeds": list(seeds),
         "teacher_seed": args.teacher_seed,
         "accuracy": {

@@ -13,7 +13,7 @@ import sys
 from absl import flags
 
 from kdkeras import config as train_config
-from kdkeras import methods, provenance
+from kdkeras import methods
 from kdkeras.errors import UsageError, check
 from kdkeras.study import peer as peer_file
 
@@ -203,7 +203,7 @@ class Plan:
         edge: "on" to export and measure each final student's int8 TFLite file.
         study_settings: `{flag: value}` of the study-wide flags the methods own (`study_flags`).
         results_dir: where the report and the runs' small records (`records/`) go.
-        command, commit: what trains the study, for its provenance (no commit when only its report is written).
+        command: what trains the study, for its provenance (the commits are the runs' own, in their records).
         reference, reference_tolerance, reference_source: accuracies to check the means against.
         peer, peer_path: the peer file (None when not run) and its path.
         run_only: `(name, seed or None)` of the runs to train now (empty: all); the report is the whole study.
@@ -224,7 +224,6 @@ class Plan:
     study_settings: dict = dataclasses.field(default_factory=dict)
     results_dir: str = ""
     command: str = ""
-    commit: str = ""
     reference: dict = dataclasses.field(default_factory=dict)
     reference_tolerance: float = 0.7
     reference_source: str = ""
@@ -432,7 +431,6 @@ def plan_from_flags(values, argv=None):
         results_dir=values.results_dir or recipe.output_dir,
         # The command that trains the study; a --report_only invocation only writes its tables.
         command=" ".join(["python tools/compare.py"] + [a for a in argv[1:] if a != "--report_only"]),
-        commit="" if values.report_only else provenance.LIBRARY_COMMIT,
         reference=reference,
         reference_tolerance=values.reference_tolerance,
         reference_source=source,

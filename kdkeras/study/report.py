@@ -500,7 +500,7 @@ def provenance_lines(plan, evidence):
     """How to reproduce the table: the command, the commits and the machines the runs were trained with.
 
     Only what the runs recorded, so a report rewritten later (`--report_only`, another machine, another commit)
-    is the same file; a study that trains names the commit it started at too."""
+    is the same file, whoever writes it."""
     commits = _per_run(
         (
             commit
@@ -512,12 +512,10 @@ def provenance_lines(plan, evidence):
     machines = _per_run(
         (_machine(p["provenance"]) for p in evidence.payloads if p.get("provenance", {}).get("cpu")), evidence.lost
     )
-    started = [f"- kdkeras commit when this invocation started: {plan.commit}"] if plan.commit else []
     return [
         "## Provenance",
         "",
         f"- Command: `{plan.command}`",
-        *started,
         f"- kdkeras commits the finished runs' models were trained with (runs per commit; a run whose models "
         f"were trained under several commits counts under each): {commits or 'none yet'}",
         f"- Machines the finished runs trained on (runs per machine): {machines or 'none yet'}",
