@@ -17,6 +17,9 @@ machine load hit every variant alike), the seconds per epoch of:
   second, and its size in bytes are printed);
 - `wskd_aug_cached_own_statistics`: WSKD from the cache, step 2 on the
   teacher's errors alone in training mode (their own batch statistics);
+- `dkd_aug_cached`, `blkd_ls_aug_cached`, `dist_aug_cached`: DKD, BLKD with
+  logit standardization and DIST from the cache (the study's rows);
+  `fitnets_aug`: FitNets, whose teacher runs at every step for its features;
 
 for a ResNet26 teacher and a ResNet8 student on 32x32x3 images, by default
 the first `--num_images` training images of the CIFAR-10 JPEG copy.
@@ -85,7 +88,12 @@ VARIANTS = (
     "wskd_aug_cached_batch",
     "wskd_aug_cached_misclassified",
     "wskd_aug_cached_own_statistics",
+    "dkd_aug_cached",
+    "blkd_ls_aug_cached",
+    "dist_aug_cached",
+    "fitnets_aug",
 )
+TEACHER_EVERY_STEP = frozenset({"blkd", "blkd_aug", "fitnets_aug"})
 AUGMENTED = frozenset(name for name in VARIANTS if "_aug" in name)
 NUM_CLASSES = 10
 
@@ -213,6 +221,18 @@ def build_variants(x, y, teacher, wanted, batch_size, cache_dir):
                     lambda: compiled(wskd("misclassified_own_statistics")),
                     from_cache(wise_table),
                 ),
+                "dkd_aug_cached": (lambda: compiled(kdkeras.DecoupledDistiller(student(), teacher)), from_cache(table)),
+                "blkd_ls_aug_cached": (
+                    lambda: compiled(
+                        kdkeras.Distiller(student(), teacher, temperature=2.0, logit_standardization=True)
+                    ),
+                    from_cache(table),
+                ),
+                "dist_aug_cached": (
+                    lambda: compiled(kdkeras.CorrelationDistiller(student(), teacher)),
+                    from_cache(table),
+                ),
+                "fitnets_aug": (lambda: compiled(kdkeras.FeatureDistiller(student(), teacher)), splits.epoch_batches),
             }
         )
     for name in wanted:
@@ -232,7 +252,7 @@ def epoch_work(name, images, step2_images, teacher_flops, student_flops):
         "epochs": 1,
         "images_trained": images + int(step2_images),
         # The teacher runs at every step only where its logits are not cached.
-        "frozen_forward_images": {"teacher": images if name in ("blkd", "blkd_aug") else 0},
+        "frozen_forward_images": {"teacher": images if name in TEACHER_EVERY_STEP else 0},
     }
     teacher = {"role": "teacher", "arch": FLAGS.teacher, "flops": teacher_flops, "epochs": 0, "checkpoint": "given"}
     return accounting.run_work({"models": [teacher, student]}).flops
