@@ -205,6 +205,11 @@ class RecipeConfig:
             not self.logit_standardization or "logit_standardization" in unit.setting_names,
             f"--logit_standardization: {self.method} matches no teacher's logits; expected it off",
         )
+        check(
+            self.loss_weight == 1.0 or "loss_weight" in unit.setting_names,
+            f"--loss_weight={self.loss_weight}: {self.method} has no (1 - alpha) CE + alpha KD loss to scale "
+            "(its own flags weigh its terms); expected 1",
+        )
         from kdkeras.backup_interval import parse_interval
 
         parse_interval(self.backup_every)

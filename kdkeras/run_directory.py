@@ -15,7 +15,7 @@ import time
 from kdkeras import io
 from kdkeras.errors import UsageError
 
-__all__ = ["by_content", "check_settings", "claim", "Claim", "CLAIM_FILE", "FILE_SETTINGS"]
+__all__ = ["by_content", "check_settings", "differing_settings", "claim", "Claim", "CLAIM_FILE", "FILE_SETTINGS"]
 
 # Settings that name a file whose content, not its path, decides what is trained.
 FILE_SETTINGS = ("teacher_checkpoint",)
@@ -38,6 +38,12 @@ def by_content(settings, keys=FILE_SETTINGS):
     return settings
 
 
+def differing_settings(recorded, settings):
+    """The names of `settings` a `recorded` run holds otherwise, in their order; a key the record lacks (a
+    setting added since it was written) agrees."""
+    return [k for k, v in settings.items() if recorded.get(k, v) != v]
+
+
 def check_settings(directory, settings, record="run.json", flag="--output_dir", what="run"):
     """Refuses `directory` if its `record` holds other `settings`; then records ours.
 
@@ -56,7 +62,7 @@ def check_settings(directory, settings, record="run.json", flag="--output_dir", 
                 theirs = json.load(f)
         except (OSError, ValueError):
             raise UsageError(f"{path}: unreadable run record; remove it or choose another {flag}") from None
-        differing = [k for k, v in settings.items() if theirs.get(k, v) != v]
+        differing = differing_settings(theirs, settings)
         if differing:
             raise UsageError(
                 f"{flag}={directory} holds a {what} with other settings "

@@ -112,6 +112,13 @@ class Distiller(keras.Model):
             teacher's own.
         correction_margin: for `"lift"`, how far above the teacher's top
             logit the true logit is raised (`>= 0`).
+        loss_weight: multiplies the method's whole loss (`> 0`; not the
+            student's own regularisation losses, nor an optimizer's weight
+            decay). Papers that give the CE and KD terms absolute weights
+            need it: the logit-standardization authors' `1 CE + 9 KD` is
+            `alpha=0.9, loss_weight=10`. Under plain SGD without weight decay
+            it is the same as a learning rate `loss_weight` times larger;
+            with weight decay it is not.
         name: model name.
 
     Example:
@@ -144,10 +151,12 @@ class Distiller(keras.Model):
         logit_standardization=False,
         teacher_correction=None,
         correction_margin=1.0,
+        loss_weight=1.0,
         name="distiller",
         **kwargs,
     ):
         ranges.POSITIVE.check("temperature", temperature)
+        ranges.POSITIVE.check("loss_weight", loss_weight)
         ranges.PROBABILITY.check("alpha", alpha)
         ranges.TEACHER_CORRECTIONS.check("teacher_correction", teacher_correction or "none")
         ranges.NON_NEGATIVE.check("correction_margin", correction_margin)
@@ -169,6 +178,7 @@ class Distiller(keras.Model):
         self.logit_standardization = bool(logit_standardization)
         self.teacher_correction = None if teacher_correction in (None, "none") else teacher_correction
         self.correction_margin = float(correction_margin)
+        self.loss_weight = float(loss_weight)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
@@ -248,10 +258,11 @@ class Distiller(keras.Model):
         return self.step_outputs((total, ce, kd), counts, images, y, student_logits, teacher_logits)
 
     def step_outputs(self, terms, counts, images, labels, student_logits, teacher_logits, layer_losses=None):
-        """The `StepOutputs` of per-example `(total, ce, distillation)` terms: their global means, and the
-        trained layers' own losses (`layer_losses`, default the student's) added once over the replicas."""
+        """The `StepOutputs` of per-example `(total, ce, distillation)` terms: their global means (the total's
+        times `loss_weight`), and the trained layers' own losses (`layer_losses`, default the student's) added
+        once over the replicas."""
         total, ce, distillation = terms
-        loss = losses.global_mean(total, count=counts[0])
+        loss = losses.global_mean(total, count=counts[0]) * self.loss_weight
         layer_losses = self.student.losses if layer_losses is None else layer_losses
         if layer_losses:
             loss += tf.add_n(layer_losses) / tf.cast(losses.num_replicas(), tf.float32)
@@ -314,6 +325,7 @@ class Distiller(keras.Model):
             "logit_standardization": self.logit_standardization,
             "teacher_correction": self.teacher_correction,
             "correction_margin": self.correction_margin,
+            "loss_weight": self.loss_weight,
         }
         for key in self.FROZEN_MODEL_ARGUMENTS:
             config[key] = keras.saving.serialize_keras_object(getattr(self, key))

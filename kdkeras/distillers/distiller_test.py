@@ -62,6 +62,28 @@ def test_sgd_step_follows_gradient_of_the_batch_mean(problem):
         np.testing.assert_allclose(np.asarray(updated), np.asarray(variable) - 0.1 * np.asarray(grad), atol=2e-5)
 
 
+@pytest.mark.parametrize("make", [kdkeras.Distiller, kdkeras.WiseStudentDistiller, kdkeras.DecoupledDistiller])
+def test_loss_weight_multiplies_the_loss_but_not_the_weight_decay(problem, make):
+    """`loss_weight=k` with plain SGD at rate r is the update of `loss_weight=1` at rate k r (WSKD: both of its
+    updates), the reported terms unchanged; with weight decay the two differ, since the decay is not scaled."""
+    x, y = problem
+    teacher = tiny_model(1)  # untrained: wrong on about 2/3 of the examples, so WSKD's step 2 runs on every batch
+    runs = {}
+    for weight, rate, decay in ((1.0, 0.2, None), (10.0, 0.02, None), (10.0, 0.02, 0.1)):
+        distiller = make(tiny_model(2), teacher, loss_weight=weight)
+        distiller.compile(optimizer=keras.optimizers.SGD(rate, weight_decay=decay))
+        logs = distiller.fit(x[:128], y[:128], batch_size=64, epochs=1, verbose=0, shuffle=False).history
+        runs[weight, decay] = weights_of(distiller.student), logs
+    (plain, plain_logs), (weighted, weighted_logs) = runs[1.0, None], runs[10.0, None]
+    for a, b in zip(plain, weighted):
+        np.testing.assert_allclose(a, b, atol=2e-5)
+    np.testing.assert_allclose(weighted_logs["loss"][0], 10.0 * plain_logs["loss"][0], rtol=1e-4)
+    for term in ("student_loss", "distillation_loss"):
+        np.testing.assert_allclose(weighted_logs[term][0], plain_logs[term][0], rtol=1e-5)
+    decayed, _ = runs[10.0, 0.1]
+    assert max(np.abs(a - b).max() for a, b in zip(decayed, weighted)) > 1e-4
+
+
 def test_precomputed_teacher_logits_give_the_same_update(problem):
     x, y = problem
     teacher = tiny_model(1)
@@ -90,7 +112,10 @@ def test_saving_the_distiller_and_the_student(problem, tmp_path, distiller_savin
     distiller = kdkeras.Distiller(tiny_model(2), tiny_model(1), temperature=5.0, alpha=0.25)
     distiller.compile(optimizer="adam", metrics=["accuracy"])
     restored = distiller_saving_test(distiller, x, y)
-    assert (restored.temperature, restored.alpha) == (5.0, 0.25)
+    assert (restored.temperature, restored.alpha, restored.loss_weight) == (5.0, 0.25, 1.0)
+    weighted = kdkeras.Distiller(tiny_model(2), tiny_model(1), loss_weight=10.0)
+    weighted.compile(optimizer="sgd")
+    assert distiller_saving_test(weighted, x, y).loss_weight == 10.0
     distiller.save_student(str(tmp_path / "student.keras"))
     student = keras.models.load_model(tmp_path / "student.keras")
     assert type(student) is keras.Sequential
@@ -102,6 +127,8 @@ def test_invalid_arguments_are_rejected():
         kdkeras.Distiller(tiny_model(2), tiny_model(1), alpha=1.5)
     with pytest.raises(ValueError, match="temperature"):
         kdkeras.Distiller(tiny_model(2), tiny_model(1), temperature=0)
+    with pytest.raises(ValueError, match="loss_weight"):
+        kdkeras.Distiller(tiny_model(2), tiny_model(1), loss_weight=0)
     with pytest.raises(ValueError):
         kdkeras.Distiller(tiny_model(2, num_classes=4), tiny_model(1))
     stage1 = kdkeras.Distiller(tiny_model(3), tiny_model(1))

@@ -297,7 +297,7 @@ class WiseStudentDistiller(Distiller):
                     self.beta,
                     standardize=self.logit_standardization,
                 )
-                loss = losses.global_mean(per_example, mask=wrong, count=denominator)
+                loss = losses.global_mean(per_example, mask=wrong, count=denominator) * self.loss_weight
                 scaled_loss = self.optimizer.scale_loss(loss)
             for variable, value in zip(statistics, saved):
                 variable.assign(value)

@@ -46,6 +46,8 @@ def test_unknown_method_names_the_choices():
         (dict(method="tfkd_reg", tfkd_correct_prob=0.5), "--tfkd_correct_prob=0.5: expected a value in [0.9, 1)"),
         (dict(method="takd"), "--assistants: takd needs at least one assistant"),
         (dict(method="nokd", logit_standardization=True), "--logit_standardization: nokd matches no teacher's logits"),
+        (dict(loss_weight=0.0), "--loss_weight=0.0: expected a value > 0"),
+        (dict(method="dkd", loss_weight=10.0), "--loss_weight=10.0: dkd has no (1 - alpha) CE + alpha KD loss"),
     ],
 )
 def test_validation_words_each_declared_range_with_its_flag(changes, words):

@@ -24,7 +24,9 @@ def pipeline(run):
     config = run.config
 
     def make(student):
-        return VirtualTeacherDistiller(student, config.tfkd_correct_prob, config.temperature, config.alpha)
+        return VirtualTeacherDistiller(
+            student, config.tfkd_correct_prob, config.temperature, config.alpha, loss_weight=config.loss_weight
+        )
 
     run.distill("student", config.student, make, config.epochs, ["virtual_teacher"])
     return {"teacher": None, "student": "student"}
@@ -35,6 +37,6 @@ METHOD = Method(
     pipeline,
     teacher="virtual",
     settings=Settings,
-    uses=("temperature", "alpha"),
+    uses=("temperature", "alpha", "loss_weight"),
     knobs=("temperature", "alpha", "tfkd_correct_prob"),
 )

@@ -38,6 +38,12 @@ class LogitMatching:
         "z-score each example's teacher and student logits before the temperature softmax (Sun et al., CVPR "
         "2024), in every logit-matching term of the method",
     )
+    loss_weight: float = setting(
+        1.0,
+        "multiplies the method's loss (1 - alpha) CE + alpha T^2 KL, not the weight decay: papers with absolute "
+        "weights need it (the logit-standardization authors' CE 1 + KD 9 is alpha 0.9 with loss_weight 10)",
+        valid=ranges.POSITIVE,
+    )
     teacher_correction: str = setting(
         "none",
         "on the examples the teacher gets wrong, its logits corrected as WSKD corrects them (lift: the true logit "

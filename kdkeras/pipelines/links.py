@@ -17,6 +17,7 @@ def logit_matching(config):
     return dict(
         temperature=config.temperature,
         alpha=config.alpha,
+        loss_weight=config.loss_weight,
         logit_standardization=config.logit_standardization,
         teacher_correction=config.teacher_correction,
     )

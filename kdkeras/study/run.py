@@ -9,9 +9,9 @@ on with the runs no session finished). After every run the study keeps its small
 import os
 import time
 
-from kdkeras import experiment, io
+from kdkeras import experiment, io, methods
 from kdkeras.errors import UsageError
-from kdkeras.run_directory import claim
+from kdkeras.run_directory import by_content, claim, differing_settings
 from kdkeras.study import records, report
 
 __all__ = ["publish", "run_all"]
@@ -56,6 +56,7 @@ def _run_all(plan):
     publish(plan)  # the tables of what is finished, at once (a resumed study too)
     for index, (label, name, seed, config) in enumerate(runs, start=1):
         prefix = f"[compare] run {index}/{len(runs)}: {label}"
+        check_finished_settings(label, config, [config.output_dir] + ([plan.records_dir(name, seed)] if name else []))
         if records.load_results(config.output_dir) is not None:
             print(f"{prefix}: finished earlier, skipped ({config.output_dir})", flush=True)
             if name is not None and plan.edge == "on":
@@ -92,6 +93,28 @@ def _run_all(plan):
         flush=True,
     )
     return failed
+
+
+def check_finished_settings(label, config, folders):
+    """Refuses a finished run (in the output folder or kept beside the report) recorded with other settings than
+    the plan's for it: skipped as finished, it would stand in the report for a run it is not. The settings of
+    other methods than the run's own do not count.
+
+    Raises:
+        UsageError: naming the folder and the settings that differ.
+    """
+    unit = methods.get(config.method)
+    unread = {f.name for f in methods.setting_fields()} - set(unit.setting_names)  # other methods' settings
+    ours = {k: v for k, v in by_content(config.semantic_dict()).items() if k not in unread}
+    for folder in folders:
+        recorded = records.load_results(folder, name="run.json")
+        differing = differing_settings(recorded, ours) if recorded is not None else []
+        if differing:
+            raise UsageError(
+                f"{folder}: {label} was trained with other settings ({', '.join('--' + k for k in differing)} "
+                "differ) than the flagfile gives it; move the folder to the name of what it is, or restore the "
+                "flagfile"
+            )
 
 
 def _clear_session():
