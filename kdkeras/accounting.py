@@ -25,7 +25,7 @@ caches were filled for it (`cache_fills`). The counts here add those up:
 
 import dataclasses
 
-__all__ = ["Work", "run_work", "study_work", "extra_update_images", "EXTRA_UPDATE_IMAGES"]
+__all__ = ["Work", "run_work", "study_work", "extra_update_images", "trained_here", "EXTRA_UPDATE_IMAGES"]
 
 # The per-epoch metric in which a distiller logs the images of its updates beyond one per batch.
 EXTRA_UPDATE_IMAGES = "step2_images"
@@ -78,7 +78,8 @@ def extra_update_images(rows):
     return int(round(total))
 
 
-def _trained_here(record):
+def trained_here(record):
+    """Whether the run trained this model (not loaded from a checkpoint)."""
     return record.get("checkpoint") is None and record.get("epochs", 0) > 0
 
 
@@ -109,7 +110,7 @@ def run_work(payload):
     by_role = {r["role"]: r for r in payload["models"]}
     seen_fills = set()
     for record in payload["models"]:
-        if _trained_here(record):
+        if trained_here(record):
             _add(work, record, by_role, seen_fills)
     work.train_seconds = round(work.train_seconds, 3)
     return work
@@ -123,7 +124,7 @@ def study_work(payloads):
         by_role = {r["role"]: r for r in payload["models"]}
         for record in payload["models"]:
             key = record.get("model_key")
-            if not _trained_here(record) or (key is not None and key in seen_models):
+            if not trained_here(record) or (key is not None and key in seen_models):
                 continue
             if key is not None:
                 seen_models.add(key)

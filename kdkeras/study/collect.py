@@ -16,6 +16,8 @@ from kdkeras.study.records import epoch_history, find_results, load_results
 __all__ = [
     "CSV_COLUMNS",
     "Evidence",
+    "cost_seconds",
+    "step_seconds",
     "collect",
     "committed_rows",
     "external_teacher",
@@ -34,6 +36,7 @@ CSV_COLUMNS = [
     "uses_shared_teacher",
     "models_trained",
     "train_seconds",
+    "cache_fill_seconds",
     "shared_teacher_seconds",
     "total_seconds",
     "images_forward",
@@ -213,6 +216,10 @@ def row_of(plan, name, seed, payload, records_dir, shared):
         "uses_shared_teacher": uses,
         "models_trained": work.models_trained,
         "train_seconds": work.train_seconds,
+        # A teacher-cache fill is timed inside the training of the model that first needed it.
+        "cache_fill_seconds": round(
+            sum(float(r.get("cache_seconds") or 0.0) for r in payload["models"] if accounting.trained_here(r)), 3
+        ),
         "shared_teacher_seconds": shared["seconds"] if uses else 0.0,
         "images_forward": work.images_forward,
         "images_backward": work.images_backward,
@@ -248,6 +255,18 @@ def row_of(plan, name, seed, payload, records_dir, shared):
     row["total_seconds"] = round(row["train_seconds"] + row["shared_teacher_seconds"], 3)
     row["total_train_flops"] = row["train_flops"] + (shared["flops"] if uses else 0)
     return row
+
+
+def step_seconds(row):
+    """The row's training seconds without the teacher-cache fill its run did (a fill serves every cached run of
+    its seed, and each row's images count it); a row kept from an older results.csv, as recorded."""
+    fill = row.get("cache_fill_seconds")
+    return row["train_seconds"] - (fill if isinstance(fill, (int, float)) else 0.0)
+
+
+def cost_seconds(row):
+    """`step_seconds` and the shared teacher's training where the method uses it (`total_seconds` holds both)."""
+    return step_seconds(row) + row["total_seconds"] - row["train_seconds"]
 
 
 def lost_row(committed):

@@ -9,10 +9,10 @@ from kdkeras.study import plan as study_plan
 HEADER = ",".join(collect.CSV_COLUMNS)
 # Two rows of a study whose records are gone, as results.csv holds them (an in-study teacher per seed).
 COMMITTED = [
-    "nokd,0,resnet8,0.9655,,,False,1,329.123,0.0,329.123,24000,24000,0,75363264000,75363264000,78714,25121088,"
+    "nokd,0,resnet8,0.9655,,,False,1,329.123,,0.0,329.123,24000,24000,0,75363264000,75363264000,78714,25121088,"
     "95976,0.9664,0.3717740000865888,44448,95976,,student(resnet8): fwd 24000 bwd 24000,student(resnet8)=0.9655,"
     "runs/s/nokd/seed0",
-    "blkd,0,resnet8,0.983,resnet20,0.982,True,1,44.5,168.25,212.75,32000,24000,8000,900000,1900000,78714,"
+    "blkd,0,resnet8,0.983,resnet20,0.982,True,1,44.5,,168.25,212.75,32000,24000,8000,900000,1900000,78714,"
     "25121088,95976,0.9768,0.4,44448,95976,,student(resnet8): fwd 24000 bwd 24000; teacher(resnet20): fwd 8000,"
     "teacher(resnet20)=0.9820; student(resnet8)=0.9830,runs/s/blkd/seed0",
 ]

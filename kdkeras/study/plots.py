@@ -3,6 +3,7 @@
 import statistics
 
 from kdkeras import io
+from kdkeras.study.collect import cost_seconds
 from kdkeras.study.statistics import mean_std, paired_difference
 
 __all__ = ["CURVES", "plot_cost", "plot_curves", "plot_delta", "step2_lines"]
@@ -37,15 +38,15 @@ def plot_cost(path, plan, rows):
     for axis, (key, label, log) in zip(
         axes,
         [
-            ("total_seconds", "training seconds (with shared teacher)", False),
-            ("total_train_flops", "training FLOPs (with shared teacher)", True),
+            (cost_seconds, "training seconds (with shared teacher; teacher-cache fills apart)", False),
+            (lambda r: r["total_train_flops"], "training FLOPs (with shared teacher)", True),
         ],
     ):
         for name in plan.all_methods:
             group = [r for r in rows if r["method"] == name]
             if not group:
                 continue
-            x, x_std = mean_std(r[key] for r in group)
+            x, x_std = mean_std(key(r) for r in group)
             y, y_std = mean_std(r["student_accuracy"] for r in group)
             axis.errorbar(x, 100 * y, xerr=x_std, yerr=100 * y_std, fmt="o", capsize=3)
             axis.annotate(name, (x, 100 * y), textcoords="offset points", xytext=(5, 4), fontsize=9)

@@ -14,7 +14,9 @@ from kdkeras.study.collect import (
     DIAGNOSTICS,
     blkd_models_by_size,
     collect,
+    cost_seconds,
     label_models_by_size,
+    step_seconds,
     training_curves,
 )
 from kdkeras.study.statistics import mean_std, paired, paired_difference
@@ -121,8 +123,8 @@ def _method_line(plan, rows, name):
         _pct(teacher_mean),
         f"{mean_std(r['models_trained'] for r in group)[0]:.0f}"
         + (" + shared teacher" if plan.uses_shared_teacher(name) else ""),
-        f"{mean_std(r['train_seconds'] for r in group)[0]:.0f}",
-        f"{mean_std(r['total_seconds'] for r in group)[0]:.0f}",
+        f"{mean_std(step_seconds(r) for r in group)[0]:.0f}",
+        f"{mean_std(cost_seconds(r) for r in group)[0]:.0f}",
         f"{_si(mean_std(r['images_forward'] for r in group)[0])} / "
         f"{_si(mean_std(r['images_backward'] for r in group)[0])}",
         "–" if size is None else f"{size / 1024:.1f}",
@@ -431,6 +433,7 @@ def reading_lines(plan, evidence, figures):
         )
     else:
         teacher = "is trained once per seed (its own row)."
+    fills = cache_fill_lines(evidence.rows)
     return [
         "",
         "How to read it:",
@@ -441,8 +444,12 @@ def reading_lines(plan, evidence, figures):
         "of freedom over those n differences, paired by seed (with one seed there is none); the same holds for "
         "every Δ below.",
         "- *train s* counts every model a method needs as if trained for it (a model reused from another "
-        "method's run included); *with shared teacher* adds the shared teacher's training where it is used. "
-        "The shared teacher " + teacher,
+        "method's run included)"
+        + (", without the teacher-cache fills (below)" if fills else "")
+        + "; *with shared teacher* adds the shared teacher's training where it is used. The shared teacher "
+        + teacher,
+        *fills,
+        *lost_seconds_lines(evidence.rows),
         "- Images (`kdkeras.accounting`): a trained model passes its training images forward and backward "
         "(WSKD adds its step-2 examples); a frozen model passes the images it ran on, or once per teacher-cache fill.",
         "- TFLM arena: the RAM TensorFlow Lite Micro's allocator takes for the int8 file's tensors (measured on "
@@ -451,6 +458,34 @@ def reading_lines(plan, evidence, figures):
         + (" (not measured here: `--edge=off`)." if plan.edge == "off" else "."),
         "",
         "Plots: " + (", ".join(f"`{p}`" for p in figures) if figures else "none yet."),
+    ]
+
+
+def cache_fill_lines(rows):
+    """The teacher-cache fills' seconds, each timed in the run that did it; kept apart from *train s*."""
+    fills = sorted(
+        (r["seed"], r["method"], r["cache_fill_seconds"])
+        for r in rows
+        if isinstance(r.get("cache_fill_seconds"), (int, float)) and r["cache_fill_seconds"] > 0
+    )
+    lines = []
+    if fills:
+        lines.append(
+            "- Teacher-cache fills: the frozen models' logits for every view of the recipe, computed once (per seed, "
+            "by the first run that needed them) and read by every run of that seed that learns from them; each "
+            "such row's images count the fill. Seconds, in the run that did each: "
+            + "; ".join(f"seed {seed}: {seconds:.0f} s ({method})" for seed, method, seconds in fills)
+            + "."
+        )
+    return lines
+
+
+def lost_seconds_lines(rows):
+    """Rows kept from results.csv: their seconds as recorded, a fill included (no record says how long)."""
+    if not any(r.get("records_lost") and r["uses_shared_teacher"] is True for r in rows):
+        return []
+    return [
+        "- The rows whose records are lost keep the training seconds results.csv held, a fill their run did included."
     ]
 
 

@@ -170,3 +170,18 @@ def test_the_provenance_is_what_the_runs_recorded_so_a_later_rewrite_is_the_same
         "Keras 3.15.1: 2 runs; records lost: 1 runs" in lines
     )
     assert not any("invocation" in line for line in lines)  # no commit of the writer's own
+
+
+def test_a_teacher_cache_fill_is_counted_apart_from_the_run_that_did_it(tmp_path):
+    """The first run of a seed fills the cache every cached run of that seed reads: its *train s* leaves the fill
+    out (else BLKD would look twice DKD's cost), and the fills are listed with the run that did each."""
+    filled = dict(row("blkd", 0, 0.83, seconds=1500.0), cache_fill_seconds=850.0, records_lost=False)
+    reader = dict(row("wskd", 0, 0.78, seconds=700.0), cache_fill_seconds=0.0, records_lost=False)
+    text = markdown(make_plan(tmp_path), rows=[filled, reader])
+    assert cells(text, "| blkd |")[8:10] == ["650", "650"] and cells(text, "| wskd |")[8:10] == ["700", "700"]
+    assert "without the teacher-cache fills (below)" in text
+    assert "Seconds, in the run that did each: seed 0: 850 s (blkd)." in text
+    assert "a fill their run did included" not in text
+    kept = markdown(make_plan(tmp_path), rows=[row("blkd", 0, 0.83, seconds=1500.0)])  # from an old results.csv
+    assert cells(kept, "| blkd |")[8] == "1500" and "without the teacher-cache fills" not in kept
+    assert "The rows whose records are lost keep the training seconds results.csv held, a fill their run did" in kept
