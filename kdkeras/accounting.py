@@ -25,7 +25,7 @@ caches were filled for it (`cache_fills`). The counts here add those up:
 
 import dataclasses
 
-__all__ = ["Work", "run_work", "study_work", "extra_update_images", "trained_here", "EXTRA_UPDATE_IMAGES"]
+__all__ = ["Work", "run_work", "study_work", "extra_update_images", "EXTRA_UPDATE_IMAGES"]
 
 # The per-epoch metric in which a distiller logs the images of its updates beyond one per batch.
 EXTRA_UPDATE_IMAGES = "step2_images"
@@ -40,6 +40,8 @@ class Work:
     networks: dict = dataclasses.field(default_factory=dict)
     models_trained: int = 0
     train_seconds: float = 0.0
+    # The part of `train_seconds` spent filling teacher caches (timed inside the model that first needed each).
+    cache_seconds: float = 0.0
 
     def _network(self, name, flops):
         return self.networks.setdefault(name, {"forward": 0, "backward": 0, "flops": int(flops)})
@@ -78,14 +80,14 @@ def extra_update_images(rows):
     return int(round(total))
 
 
-def trained_here(record):
-    """Whether the run trained this model (not loaded from a checkpoint)."""
+def _trained_here(record):
     return record.get("checkpoint") is None and record.get("epochs", 0) > 0
 
 
 def _add(work, record, by_role, seen_fills):
     work.models_trained += 1
     work.train_seconds += float(record.get("train_seconds", 0.0))
+    work.cache_seconds += float(record.get("cache_seconds") or 0.0)
     images = int(record.get("images_trained", 0))
     entry = work._network(f"{record['role']}({record['arch']})", record["flops"])
     entry["forward"] += images
@@ -110,9 +112,10 @@ def run_work(payload):
     by_role = {r["role"]: r for r in payload["models"]}
     seen_fills = set()
     for record in payload["models"]:
-        if trained_here(record):
+        if _trained_here(record):
             _add(work, record, by_role, seen_fills)
     work.train_seconds = round(work.train_seconds, 3)
+    work.cache_seconds = round(work.cache_seconds, 3)
     return work
 
 
@@ -124,10 +127,11 @@ def study_work(payloads):
         by_role = {r["role"]: r for r in payload["models"]}
         for record in payload["models"]:
             key = record.get("model_key")
-            if not trained_here(record) or (key is not None and key in seen_models):
+            if not _trained_here(record) or (key is not None and key in seen_models):
                 continue
             if key is not None:
                 seen_models.add(key)
             _add(work, record, by_role, seen_fills)
     work.train_seconds = round(work.train_seconds, 3)
+    work.cache_seconds = round(work.cache_seconds, 3)
     return work

@@ -465,7 +465,9 @@ class Trainer:
             per_epoch, first_epoch = state["per_epoch"], state["epoch"]
             commits = state.get("commits", [])
             print(f"[peer] {name}: resumed after epoch {first_epoch}/{args.epochs}", flush=True)
-        commits = commits + [c for c in [repository_commit() or "not recorded"] if c not in commits]
+        commit = repository_commit() or "not recorded"
+        if commit not in commits:
+            commits.append(commit)
         teacher_model = None if teacher is None else teacher["model"].eval()
         for epoch in range(first_epoch, args.epochs):
             model.train()

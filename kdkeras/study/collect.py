@@ -216,10 +216,7 @@ def row_of(plan, name, seed, payload, records_dir, shared):
         "uses_shared_teacher": uses,
         "models_trained": work.models_trained,
         "train_seconds": work.train_seconds,
-        # A teacher-cache fill is timed inside the training of the model that first needed it.
-        "cache_fill_seconds": round(
-            sum(float(r.get("cache_seconds") or 0.0) for r in payload["models"] if accounting.trained_here(r)), 3
-        ),
+        "cache_fill_seconds": work.cache_seconds,
         "shared_teacher_seconds": shared["seconds"] if uses else 0.0,
         "images_forward": work.images_forward,
         "images_backward": work.images_backward,

@@ -468,16 +468,15 @@ def cache_fill_lines(rows):
         for r in rows
         if isinstance(r.get("cache_fill_seconds"), (int, float)) and r["cache_fill_seconds"] > 0
     )
-    lines = []
-    if fills:
-        lines.append(
-            "- Teacher-cache fills: the frozen models' logits for every view of the recipe, computed once (per seed, "
-            "by the first run that needed them) and read by every run of that seed that learns from them; each "
-            "such row's images count the fill. Seconds, in the run that did each: "
-            + "; ".join(f"seed {seed}: {seconds:.0f} s ({method})" for seed, method, seconds in fills)
-            + "."
-        )
-    return lines
+    if not fills:
+        return []
+    return [
+        "- Teacher-cache fills: the frozen models' logits for every view of the recipe, computed once (per seed, "
+        "by the first run that needed them) and read by every run of that seed that learns from them; each "
+        "such row's images count the fill. Seconds, in the run that did each: "
+        + "; ".join(f"seed {seed}: {seconds:.0f} s ({method})" for seed, method, seconds in fills)
+        + "."
+    ]
 
 
 def lost_seconds_lines(rows):
