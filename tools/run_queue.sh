@@ -12,8 +12,9 @@
 #   3. WSKD's re-runs and BLKD, 3 seeds each (configs/compare/cifar10_round2_wskd.flags);
 #   4. the PyTorch peer of the CIFAR-10 recipe (tools/torch_peer.py, with the [peer] extra);
 #   5. the rest of the CIFAR-10 study's round 2 (configs/compare/cifar10_round2.flags);
-#   6. the MNIST study's shared teacher (configs/study/mnist_teacher.flags), kept in results/mnist/teacher/, then
-#      the study (configs/compare/mnist_study.flags);
+#   6. the MNIST study's shared teacher (configs/study/mnist_teacher.flags), kept in results/mnist/teacher/, the
+#      check of its length (configs/study/mnist_epochs_check.flags: NOKD for 20 epochs, records kept in
+#      results/mnist/epochs_check/), then the study (configs/compare/mnist_study.flags);
 #   7. the MLPerf Tiny recipe (configs/edge/: the teacher, kept in results/mlperf_tiny/teacher/, then NOKD and BLKD
 #      students of mlperf_resnet8).
 # Before a session stops, `python tools/carry.py save RUN_DIR` of the unfinished run, committed, lets the next
@@ -42,16 +43,20 @@ if [ ! -d data/cifar10-png/train ]; then
   mkdir -p data/cifar10-png && cat ../shared/datasets/cifar10-png/cifar10-png.tar.gz.part-* | tar xz -C data/cifar10-png
 fi
 
-# keep_teacher FLAGFILE TRAINED_DIR KEPT_DIR: trains the teacher of FLAGFILE (or finds it finished) and keeps its
-# model and records in KEPT_DIR, once; a kept teacher is never trained again.
-keep_teacher() {
-  local flagfile=$1 trained=$2 kept=$3
-  [ -f "$kept/student.keras" ] && return 0
+# keep_run FLAGFILE TRAINED_DIR KEPT_DIR [model]: trains the run of FLAGFILE (or finds it finished) and keeps its
+# records (and, with "model", its model) in KEPT_DIR, once; a kept run is never trained again. A shared teacher is
+# kept with its model: every later row must pair with it.
+keep_run() {
+  local flagfile=$1 trained=$2 kept=$3 model=${4:-}
+  [ -f "$kept/results.json" ] && return 0
   idle python -m kdkeras.train --flagfile="$flagfile" || return 1
   mkdir -p "$kept"
-  cp "$trained"/*.json "$trained"/*.csv "$kept"/
-  cp "$trained/student.keras" "$kept/.student.keras.partial" && mv "$kept/.student.keras.partial" "$kept/student.keras"
+  if [ "$model" = model ]; then
+    cp "$trained/student.keras" "$kept/.student.keras.partial" && mv "$kept/.student.keras.partial" "$kept/student.keras"
+  fi
+  cp "$trained"/*.csv "$kept"/ && cp "$trained"/*.json "$kept"/
 }
+keep_teacher() { keep_run "$@" model; }
 
 peer() {
   [ -f results/cifar10/peer.json ] && return 0  # kept: its runs are not trained or rewritten again
@@ -72,6 +77,7 @@ step "CIFAR-10 round 2: WSKD, 3 seeds" tools/run_study.sh configs/compare/cifar1
 step "PyTorch peer" peer
 step "CIFAR-10 round 2" tools/run_study.sh configs/compare/cifar10_round2.flags
 step "MNIST shared teacher" keep_teacher configs/study/mnist_teacher.flags runs/study/mnist/teacher results/mnist/teacher
+step "MNIST length check" keep_run configs/study/mnist_epochs_check.flags runs/study/mnist/epochs_check results/mnist/epochs_check
 step "MNIST study" tools/run_study.sh configs/compare/mnist_study.flags
 step "MLPerf Tiny recipe" mlperf
 say "queue finished"
