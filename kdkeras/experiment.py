@@ -127,7 +127,9 @@ def _train_claimed(config, strategy, splits, chief, start):
 
     os.makedirs(config.output_dir, exist_ok=True)
     if chief:
-        check_settings(config.output_dir, by_content(config.semantic_dict()))
+        check_settings(
+            config.output_dir, by_content(config.semantic_dict()), ignored=methods.unread_settings(config.method)
+        )
     run = Run(config, splits, strategy, chief=chief)
     roles = methods.get(config.method).pipeline(run)
     run.write_models_csv()

@@ -44,12 +44,14 @@ def differing_settings(recorded, settings):
     return [k for k, v in settings.items() if recorded.get(k, v) != v]
 
 
-def check_settings(directory, settings, record="run.json", flag="--output_dir", what="run"):
+def check_settings(directory, settings, record="run.json", flag="--output_dir", what="run", ignored=()):
     """Refuses `directory` if its `record` holds other `settings`; then records ours.
 
     A key the record lacks (a setting added since it was written) is taken
-    as agreeing. `flag` names the directory and `what` its content in the
-    message; differing settings are named in the order of `settings`.
+    as agreeing, and so is a key in `ignored` (settings that do not change
+    what this run trains). `flag` names the directory and `what` its
+    content in the message; differing settings are named in the order of
+    `settings`.
 
     Raises:
         UsageError: the record is unreadable, or a setting differs (each one
@@ -62,7 +64,7 @@ def check_settings(directory, settings, record="run.json", flag="--output_dir", 
                 theirs = json.load(f)
         except (OSError, ValueError):
             raise UsageError(f"{path}: unreadable run record; remove it or choose another {flag}") from None
-        differing = differing_settings(theirs, settings)
+        differing = [k for k in differing_settings(theirs, settings) if k not in ignored]
         if differing:
             raise UsageError(
                 f"{flag}={directory} holds a {what} with other settings "

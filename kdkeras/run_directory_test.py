@@ -45,3 +45,20 @@ def test_the_settings_given_are_not_changed(tmp_path):
     given = {"teacher_checkpoint": str(checkpoint), "student": "resnet8"}
     by_content(given)
     assert given == {"teacher_checkpoint": str(checkpoint), "student": "resnet8"}
+
+
+def test_settings_the_run_does_not_read_do_not_refuse_it(tmp_path):
+    from kdkeras import methods
+
+    run_dir = str(tmp_path / "run")
+    blkd = TrainConfig(method="blkd", output_dir=str(tmp_path / "out"))
+    unread = methods.unread_settings("blkd")
+    check_settings(run_dir, by_content(blkd.semantic_dict()), ignored=unread)
+
+    # Another method's default changed since (a newer kdkeras): the BLKD run goes on, and records the new value.
+    other = by_content(TrainConfig(method="blkd", output_dir=str(tmp_path / "out"), dkd_beta=2.0).semantic_dict())
+    check_settings(run_dir, other, ignored=unread)
+    # Its own settings still count.
+    changed = by_content(TrainConfig(method="blkd", output_dir=str(tmp_path / "out"), temperature=2.0).semantic_dict())
+    with pytest.raises(UsageError, match=r"\(--temperature differ\)"):
+        check_settings(run_dir, changed, ignored=unread)

@@ -217,7 +217,14 @@ class Search:
             "hyperband_factor": self.options.hyperband_factor if self.options.tuner == "hyperband" else None,
             **recipe,
         }
-        check_settings(self.tune_dir, by_content(ours), record="search.json", flag="--tune_dir", what="search")
+        check_settings(
+            self.tune_dir,
+            by_content(ours),
+            record="search.json",
+            flag="--tune_dir",
+            what="search",
+            ignored=methods.unread_settings(self.config.method),
+        )
 
     def prepare(self):
         """Loads the data and the shared teacher; declares the search space."""

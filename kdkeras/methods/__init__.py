@@ -82,6 +82,16 @@ def setting_fields():
     return list(found.values())
 
 
+def unread_settings(name):
+    """Names of the method settings `--method=name` does not read: the other methods' own.
+
+    A run's record holds every setting; a change to one of these does not
+    change what the run trains, so neither a resumed run nor a study's
+    finished one is refused for it.
+    """
+    return tuple(f.name for f in setting_fields() if f.name not in get(name).setting_names)
+
+
 def tune_ranges():
     """`{setting: Tune}` of every setting a search may vary."""
     return {f.name: tune_range(f) for f in setting_fields() if tune_range(f) is not None}

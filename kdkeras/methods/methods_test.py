@@ -59,3 +59,12 @@ def test_validation_words_each_declared_range_with_its_flag(changes, words):
 def test_study_flags_come_from_the_units():
     flag = methods.study_flags()["dekd_teacher_epochs"]
     assert flag.replaces == "teacher_epochs" and flag.default == 0
+
+
+@pytest.mark.parametrize("name", methods.names())
+def test_a_methods_unread_settings_are_every_method_setting_it_does_not_read(name):
+    unread = set(methods.unread_settings(name))
+    read = set(methods.get(name).setting_names)
+    assert not unread & read
+    assert unread | read == {f.name for f in methods.setting_fields()}
+    assert ("dkd_beta" in unread) == (name != "dkd")

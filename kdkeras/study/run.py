@@ -103,8 +103,7 @@ def check_finished_settings(label, config, folders):
     Raises:
         UsageError: naming the folder and the settings that differ.
     """
-    unit = methods.get(config.method)
-    unread = {f.name for f in methods.setting_fields()} - set(unit.setting_names)  # other methods' settings
+    unread = methods.unread_settings(config.method)
     ours = {k: v for k, v in by_content(config.semantic_dict()).items() if k not in unread}
     for folder in folders:
         recorded = records.load_results(folder, name="run.json")
