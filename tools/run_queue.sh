@@ -15,8 +15,8 @@
 #   6. the MNIST study's shared teacher (configs/study/mnist_teacher.flags), kept in results/mnist/teacher/, the
 #      check of its length (configs/study/mnist_epochs_check.flags: NOKD for 20 epochs, records kept in
 #      results/mnist/epochs_check/), then the study (configs/compare/mnist_study.flags);
-#   7. the MLPerf Tiny recipe (configs/edge/: the teacher, kept in results/mlperf_tiny/teacher/, then NOKD and BLKD
-#      students of mlperf_resnet8).
+#   7. the MLPerf Tiny recipe (configs/edge/: the teacher, kept in results/mlperf_tiny/teacher/, then NOKD, BLKD and
+#      DIST students of mlperf_resnet8; the two distilled ones share one teacher cache).
 # Before a session stops, `python tools/carry.py save RUN_DIR` of the unfinished run, committed, lets the next
 # session (perhaps on another machine) resume it. A method's run whose records are kept in results/ (an earlier
 # session, perhaps on another machine) is not trained again; nor is a shared teacher kept there, whose model every
@@ -66,7 +66,7 @@ peer() {
 
 mlperf() {
   keep_teacher configs/edge/mlperf_teacher.flags runs/mlperf_tiny/teacher results/mlperf_tiny/teacher || return 1
-  for part in nokd blkd; do
+  for part in nokd blkd dist; do
     idle python -m kdkeras.train --flagfile="configs/edge/mlperf_$part.flags" || return 1
   done
 }
