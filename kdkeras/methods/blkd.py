@@ -15,6 +15,7 @@ METHOD = Method(
     pipeline,
     teacher="trained",
     uses=LOGIT_MATCHING,
-    knobs=("temperature", "alpha"),
+    # loss_weight: with weight decay, BLKD's loss scale changes what it learns (round 2's blkd_loss_weight5).
+    knobs=("temperature", "alpha", "loss_weight"),
     study=StudyRole(compared_with=None),
 )

@@ -43,6 +43,7 @@ class LogitMatching:
         "multiplies the method's loss (1 - alpha) CE + alpha T^2 KL, not the weight decay: papers with absolute "
         "weights need it (the logit-standardization authors' CE 1 + KD 9 is alpha 0.9 with loss_weight 10)",
         valid=ranges.POSITIVE,
+        tune=Tune(1.0, 10.0, "log"),
     )
     teacher_correction: str = setting(
         "none",
