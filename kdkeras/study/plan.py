@@ -96,6 +96,12 @@ def define_flags():
     )
     flags.DEFINE_string("results_dir", "", "where results.md, results.csv and the plots go (default: --output_dir)")
     flags.DEFINE_list(
+        "differences",
+        [],
+        "further paired differences for the report, A:B,... (A's accuracy minus B's, seed by seed), beside each "
+        "row's difference to its own reference (e.g. dist:blkd_loss_weight5 for a control)",
+    )
+    flags.DEFINE_list(
         "run_only",
         [],
         "train only these runs of the study now, NAME (each seed the study gives it) or NAME@SEED; the report "
@@ -172,6 +178,20 @@ def parse_methods(values, variants, flag):
     return names
 
 
+def parse_differences(items, names):
+    """`--differences` as `[(a, b), ...]`: both names rows of the study, and different."""
+    found = []
+    for item in items:
+        a, _, b = item.partition(":")
+        a, b = a.strip(), b.strip()
+        check(
+            a in names and b in names and a != b,
+            f"--differences={item}: expected A:B with A and B two different rows of the study ({', '.join(names)})",
+        )
+        found.append((a, b))
+    return found
+
+
 def parse_reference(items, methods):
     """`--reference` as `{name: accuracy in [0, 1]}`; names are methods of the study or `teacher`."""
     reference = {}
@@ -207,6 +227,7 @@ class Plan:
         reference, reference_tolerance, reference_source: accuracies to check the means against.
         peer, peer_path: the peer file (None when not run) and its path.
         run_only: `(name, seed or None)` of the runs to train now (empty: all); the report is the whole study.
+        differences: `(a, b)` of the further paired differences the report gives (a's accuracy minus b's).
 
     Example:
         plan = plan_from_flags(FLAGS, sys.argv)
@@ -230,6 +251,7 @@ class Plan:
     peer: dict = None
     peer_path: str = ""
     run_only: tuple = ()
+    differences: list = dataclasses.field(default_factory=list)
 
     def method_of(self, name):
         return self.variants[name][0] if name in self.variants else name
@@ -436,6 +458,7 @@ def plan_from_flags(values, argv=None):
         reference_source=source,
         peer=peer,
         peer_path=values.peer,
+        differences=parse_differences(values.differences, methods + extra),
     )
     plan = dataclasses.replace(plan, run_only=parse_run_only(values.run_only, plan))
     for _, _, _, config in plan.runs():  # every run's settings are checked before anything is trained

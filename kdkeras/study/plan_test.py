@@ -143,3 +143,13 @@ def test_the_reference_is_the_peer_file_for_the_studys_names_or_the_typed_one(tm
     assert study_plan._reference(typed, ["nokd"]) == ({"nokd": 0.8}, "a paper", None)
     with pytest.raises(UsageError, match="--peer and --reference"):
         study_plan._reference(types.SimpleNamespace(peer=str(path), reference=["nokd=80"]), ["nokd"])
+
+
+def test_differences_name_two_different_rows_of_the_study():
+    assert study_plan.parse_differences(["dist:blkd", " wskd : blkd "], ["blkd", "wskd", "dist"]) == [
+        ("dist", "blkd"),
+        ("wskd", "blkd"),
+    ]
+    for bad in ("dist", "dist:dkd", "blkd:blkd", ":blkd"):
+        with pytest.raises(UsageError, match=f"--differences={bad}: expected A:B"):
+            study_plan.parse_differences([bad], ["blkd", "wskd", "dist"])

@@ -372,6 +372,33 @@ def _size_rows(plan, rows, by_size, missing):
     return lines
 
 
+def difference_lines(plan, rows):
+    """results.md's `--differences`: each difference seed by seed, then its mean and 95% t-interval."""
+    if not plan.differences:
+        return []
+    lines = [
+        "",
+        "## Further paired differences (`--differences`)",
+        "",
+        "| difference | per seed | mean (95% CI) |",
+        "|---|---|---|",
+    ]
+    for a, b in plan.differences:
+        mine = {r["seed"]: float(r["student_accuracy"]) for r in rows if r["method"] == a}
+        theirs = {r["seed"]: float(r["student_accuracy"]) for r in rows if r["method"] == b}
+        seeds = [s for s in sorted(mine) if s in theirs]
+        per_seed = ", ".join(f"{100 * (mine[s] - theirs[s]):+.2f} (seed {s})" for s in seeds) or "no seed both have"
+        delta, half, n = paired_difference(rows, a, b)
+        if delta is None:
+            mean = "–"
+        elif half is None:
+            mean = f"{100 * delta:+.2f} (1 seed)"
+        else:
+            mean = f"{100 * delta:+.2f} ± {100 * half:.2f} (n={n})"
+        lines.append(f"| {a} − {b} | {per_seed} | {mean} |")
+    return lines
+
+
 def diagnostics_lines(rows):
     diagnosed = [r for r in rows if r["diagnostics"]]
     if not diagnosed:
@@ -523,6 +550,7 @@ def markdown(plan, evidence, study, figures, kept=()):
     lines += teacher_pairing_lines(plan, evidence)
     lines += reference_lines(plan, evidence)
     lines += same_size_lines(plan, rows, evidence.teachers, evidence.outside)
+    lines += difference_lines(plan, rows)
     lines += diagnostics_lines(rows)
     lines += work_lines(plan, evidence, study)
     lines += reading_lines(plan, evidence, figures)

@@ -185,3 +185,15 @@ def test_a_teacher_cache_fill_is_counted_apart_from_the_run_that_did_it(tmp_path
     kept = markdown(make_plan(tmp_path), rows=[row("blkd", 0, 0.83, seconds=1500.0)])  # from an old results.csv
     assert cells(kept, "| blkd |")[8] == "1500" and "without the teacher-cache fills" not in kept
     assert "The rows whose records are lost keep the training seconds results.csv held, a fill their run did" in kept
+
+
+def test_further_pairs_are_differences_seed_by_seed_with_their_interval(tmp_path):
+    text = markdown(make_plan(tmp_path, differences=[("wskd", "blkd"), ("nokd", "wskd")]))
+    assert "## Further paired differences (`--differences`)" in text
+    per_seed, mean = cells(text, "| wskd − blkd |")[1:]
+    differences = [0.78 - 0.83, 0.80 - 0.82, 0.79 - 0.84]
+    assert per_seed == ", ".join(f"{100 * d:+.2f} (seed {s})" for s, d in enumerate(differences))
+    half = 100 * T_975[2] * np.std(differences, ddof=1) / math.sqrt(3)
+    assert mean == f"{100 * np.mean(differences):+.2f} ± {half:.2f} (n=3)"
+    assert cells(text, "| nokd − wskd |")[1:] == [f"{100 * (0.80 - 0.78):+.2f} (seed 0)", "+2.00 (1 seed)"]
+    assert "Further paired differences" not in markdown(make_plan(tmp_path))
