@@ -96,12 +96,17 @@ def header_lines(plan, rows):
 def _delta_text(plan, rows, name):
     against = plan.compared_with(name)
     delta, half, n = paired_difference(rows, name, against) if against else (None, None, 0)
+    versus = "" if against == plan.baseline else f" vs {against}"
+    return _paired_text(delta, half, n) + (versus if delta is not None else "")
+
+
+def _paired_text(delta, half, n):
+    """A paired difference in points: `+1.02 ± 0.41 (n=3)`, `+0.58 (1 seed)`, or `–` without a shared seed."""
     if delta is None:
         return "–"
-    versus = "" if against == plan.baseline else f" vs {against}"
     if half is None:
-        return f"{100 * delta:+.2f} (1 seed){versus}"
-    return f"{100 * delta:+.2f} ± {100 * half:.2f} (n={n}){versus}"
+        return f"{100 * delta:+.2f} (1 seed)"
+    return f"{100 * delta:+.2f} ± {100 * half:.2f} (n={n})"
 
 
 def _method_line(plan, rows, name):
@@ -388,14 +393,7 @@ def difference_lines(plan, rows):
         theirs = {r["seed"]: float(r["student_accuracy"]) for r in rows if r["method"] == b}
         seeds = [s for s in sorted(mine) if s in theirs]
         per_seed = ", ".join(f"{100 * (mine[s] - theirs[s]):+.2f} (seed {s})" for s in seeds) or "no seed both have"
-        delta, half, n = paired_difference(rows, a, b)
-        if delta is None:
-            mean = "–"
-        elif half is None:
-            mean = f"{100 * delta:+.2f} (1 seed)"
-        else:
-            mean = f"{100 * delta:+.2f} ± {100 * half:.2f} (n={n})"
-        lines.append(f"| {a} − {b} | {per_seed} | {mean} |")
+        lines.append(f"| {a} − {b} | {per_seed} | {_paired_text(*paired(mine, theirs))} |")
     return lines
 
 
