@@ -28,8 +28,8 @@ class _CapturingRun:
     def teacher(self):
         return self._model(self.config.teacher)
 
-    def train_plain(self, role, arch, epochs, stop_at_accuracy=None):
-        self.keys.append((role, arch, epochs, stop_at_accuracy))
+    def train_plain(self, role, arch, epochs, stop_at_accuracy=None, loss_weight=1.0):
+        self.keys.append((role, arch, epochs, stop_at_accuracy, loss_weight))
         return self._model(arch)
 
     def distill(self, role, arch, make_distiller, epochs, teachers=(), frozen=None):

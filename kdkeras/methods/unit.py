@@ -40,8 +40,8 @@ class LogitMatching:
     )
     loss_weight: float = setting(
         1.0,
-        "multiplies the method's loss (1 - alpha) CE + alpha T^2 KL, not the weight decay: papers with absolute "
-        "weights need it (the logit-standardization authors' CE 1 + KD 9 is alpha 0.9 with loss_weight 10)",
+        "multiplies the method's loss (1 - alpha) CE + alpha T^2 KL (NOKD's CE), not the weight decay: papers with "
+        "absolute weights need it (the logit-standardization authors' CE 1 + KD 9 is alpha 0.9 with loss_weight 10)",
         valid=ranges.POSITIVE,
         tune=Tune(1.0, 10.0, "log"),
     )

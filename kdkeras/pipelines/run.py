@@ -157,11 +157,18 @@ class Run:
         print(f"[kdkeras] {role} ({record['arch']}): test accuracy {record['test_accuracy']:.4f}, {seconds:.1f} s")
         return model
 
-    def train_plain(self, role, arch, epochs, stop_at_accuracy=None):
-        """Trains `arch` on the labels alone (cross-entropy), or loads it if finished."""
+    def train_plain(self, role, arch, epochs, stop_at_accuracy=None, loss_weight=1.0):
+        """Trains `arch` on the labels alone (cross-entropy), or loads it if finished.
+
+        `loss_weight` multiplies the cross-entropy (Keras's `loss_weights`), not
+        the weight decay: NOKD's control for a distiller's loss scale.
+        """
         if role == "teacher" and self.shared_teacher is not None:
             return self.shared_teacher
-        key = self.model_key(arch, epochs, {"trained_by": "labels", "stop_at_accuracy": stop_at_accuracy})
+        training = {"trained_by": "labels", "stop_at_accuracy": stop_at_accuracy}
+        if loss_weight != 1.0:  # absent at 1, so the keys of models trained before the setting existed still match
+            training["loss_weight"] = loss_weight
+        key = self.model_key(arch, epochs, training)
         finished = self.load_finished(role) or self._from_store(role, key)
         if finished is not None:
             return finished
@@ -170,6 +177,7 @@ class Run:
             model.compile(
                 optimizer=self.make_optimizer(epochs),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                loss_weights=None if loss_weight == 1.0 else loss_weight,
                 metrics=["accuracy"],
                 jit_compile=self.config.jit_compile,
                 steps_per_execution=self.config.steps_per_execution,

@@ -87,3 +87,19 @@ def test_test_every_epoch_logs_the_test_accuracy_of_each_epoch_and_trains_the_sa
     assert 0 < float(history[0]["test_accuracy"]) <= 1 and float(history[0]["test_loss"]) > 0
     for a, b in zip(trained[False].get_weights(), trained[True].get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_loss_weight_multiplies_the_labels_cross_entropy_and_keys_the_model_apart(tmp_path, splits):
+    config = TrainConfig(output_dir=str(tmp_path / "run"), **TINY).validate()
+    run = Run(config, splits, tf.distribute.get_strategy())
+    model = run.train_plain("student", "plain2", 1, loss_weight=5.0)
+    labels_alone = {"trained_by": "labels", "stop_at_accuracy": None}
+    assert run.records[-1]["model_key"] == run.model_key("plain2", 1, dict(labels_alone, loss_weight=5.0))
+    assert run.records[-1]["model_key"] != run.model_key("plain2", 1, labels_alone)
+    images, labels = next(iter(splits.test))
+    logits = model.predict(images, verbose=0).astype(np.float64)
+    log_probs = logits - logits.max(1, keepdims=True)
+    log_probs -= np.log(np.exp(log_probs).sum(1, keepdims=True))
+    cross_entropy = -log_probs[np.arange(len(labels)), labels.numpy()].mean()
+    loss = model.evaluate(images, labels, verbose=0, return_dict=True)["loss"]
+    assert loss == pytest.approx(5.0 * cross_entropy + sum(float(x) for x in model.losses), rel=1e-4)
