@@ -165,24 +165,73 @@ def test_tiny_comparison_shares_the_teacher_and_resumes(tmp_path):
     assert "## Records lost" in markdown and "holds them: wskd (seed 0)." in markdown
 
 
-@pytest.mark.parametrize(
-    "extra, named",
-    [
-        (["--methods=nokd,kd"], "--methods"),
-        (["--seeds=two"], "--seeds"),
-        (["--method=blkd"], "--method"),
-        (["--reference=kd=50"], "--reference"),
-        (["--reference=nokd=high"], "--reference"),
-        (["--peer=results/none.json", "--reference=nokd=50"], "--peer"),
-        (["--variant=teacher:wskd:wskd_margin=2"], "--variant"),
-    ],
-)
-def test_bad_input_is_one_line_and_exit_2(tmp_path, extra, named):
-    result = run_compare(f"--output_dir={tmp_path / 'out'}", *FAST_FLAGS, *extra)
+BAD_INPUTS = {
+    "--methods": ["--methods=nokd,kd"],
+    "--seeds": ["--seeds=two"],
+    "--method": ["--method=blkd"],
+    "--reference names": ["--reference=kd=50"],
+    "--reference values": ["--reference=nokd=high"],
+    "--peer": ["--peer=results/none.json", "--reference=nokd=50"],
+    "--variant": ["--variant=teacher:wskd:wskd_margin=2"],
+}
+
+# Every case through the command's entry point in one process (loading TensorFlow once, not seven times); the
+# first case also as a real process, for its exit status and the one line at the end of its stderr.
+ALL_CASES_IN_ONE_PROCESS = """
+import contextlib, io, json, sys
+sys.path.insert(0, "tools")
+import compare
+from kdkeras import cli
+outcomes = {}
+for case, argv in json.loads(sys.argv[1]).items():
+    compare.FLAGS.unparse_flags()
+    sys.argv = ["tools/compare.py", *argv]
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        try:
+            compare.main(cli.parse_flags(sys.argv))
+            code = 0
+        except SystemExit as exit:
+            code = exit.code
+    outcomes[case] = {"code": code, "stderr": stderr.getvalue()}
+print(json.dumps(outcomes))
+"""
+
+
+@pytest.fixture(scope="module")
+def bad_input_outcomes(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bad") / "out"
+    cases = {case: [f"--output_dir={out}", *FAST_FLAGS, *extra] for case, extra in BAD_INPUTS.items()}
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", ALL_CASES_IN_ONE_PROCESS, json.dumps(cases)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_and_exit_2(bad_input_outcomes, case):
+    out, outcomes = bad_input_outcomes
+    code, stderr = outcomes[case]["code"], outcomes[case]["stderr"]
+    assert code == 2, stderr[-2000:]
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and case.split()[0] in last
+    assert not out.exists()
+
+
+def test_bad_input_as_a_process_is_one_line_and_exit_2(tmp_path):
+    result = run_compare(f"--output_dir={tmp_path / 'out'}", *FAST_FLAGS, *BAD_INPUTS["--methods"])
     assert result.returncode == 2, (result.stdout[-1000:], result.stderr[-2000:])
     assert "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error:") and named in last
+    assert last.startswith("error:") and "--methods" in last
     assert not (tmp_path / "out").exists()
 
 
