@@ -21,17 +21,23 @@ FAST_FLAGS = [
 ]
 
 
-def run_module(module, *args, timeout=600):
-    """Runs `python -m module args` from the project root; returns the CompletedProcess."""
+def run_python(*args, cwd=ROOT, timeout=600):
+    """Runs `python args` (a script, `-c CODE` or `-m MODULE` and its arguments) in a fresh process, with the
+    project importable and TensorFlow's start-up logging quiet; returns the CompletedProcess."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
     return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
+        [sys.executable, *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def run_module(module, *args, timeout=600):
+    """Runs `python -m module args` from the project root; returns the CompletedProcess."""
+    return run_python("-m", module, *args, timeout=timeout)
 
 
 @pytest.fixture

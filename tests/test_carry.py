@@ -5,12 +5,10 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_python
 
 _spec = importlib.util.spec_from_file_location("carry_tool", os.path.join(ROOT, "tools", "carry.py"))
 carry = importlib.util.module_from_spec(_spec)
@@ -206,15 +204,7 @@ def test_bad_arguments_exit_2_with_one_line(checkout, args, message, capsys, mon
 
 
 def test_the_command_names_a_bad_checkout_in_one_line(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tools", "carry.py"), "restore", f"--checkout={tmp_path}/nope"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_python(os.path.join(ROOT, "tools", "carry.py"), "restore", f"--checkout={tmp_path}/nope", cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: --checkout={tmp_path}/nope: no such folder; expected the checkout whose runs are carried"

@@ -5,26 +5,17 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 
 import pytest
 
 from kdkeras.errors import UsageError
 from kdkeras.study import collect, plots, report
 from kdkeras.study import plan as study_plan
-from tests.conftest import FAST_FLAGS, ROOT
+from tests.conftest import FAST_FLAGS, ROOT, run_python
 
 
 def run_compare(*args, timeout=600):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
-    return subprocess.run(
-        [sys.executable, "tools/compare.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_python("tools/compare.py", *args, timeout=timeout)
 
 
 @pytest.mark.slow  # a minute of end-to-end training: in `pytest -m slow`
@@ -202,15 +193,7 @@ print(json.dumps(outcomes))
 def bad_input_outcomes(tmp_path_factory):
     out = tmp_path_factory.mktemp("bad") / "out"
     cases = {case: [f"--output_dir={out}", *FAST_FLAGS, *extra] for case, extra in BAD_INPUTS.items()}
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
-    result = subprocess.run(
-        [sys.executable, "-c", ALL_CASES_IN_ONE_PROCESS, json.dumps(cases)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_python("-c", ALL_CASES_IN_ONE_PROCESS, json.dumps(cases))
     assert result.returncode == 0, result.stderr[-3000:]
     return out, json.loads(result.stdout.strip().splitlines()[-1])
 

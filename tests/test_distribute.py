@@ -2,24 +2,15 @@
 
 import json
 import os
-import subprocess
-import sys
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_python
 
 # Float32 sums in a different order: differences of a few ulps per step.
 TOLERANCE = 1e-5
 
 
 def test_mirrored_strategy_matches_default_strategy():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
-    result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tests", "distribute_equivalence.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_python(os.path.join(ROOT, "tests", "distribute_equivalence.py"))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(report) == {"blkd", "wskd", "wskd_errors_on_one_replica", "gskd"}
@@ -128,11 +119,8 @@ def relation_methods_equivalence():
 
 
 def test_dist_intra_relation_is_over_the_global_batch_and_new_methods_match_across_replicas():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
     code = "from tests.test_distribute import relation_methods_equivalence as run; run()"
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
+    result = run_python("-c", code)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2

@@ -3,10 +3,8 @@ benchmarks themselves are `edge.benchmark`'s, tested in edge/)."""
 
 import json
 import os
-import subprocess
-import sys
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_python
 
 TOOL = os.path.join(ROOT, "tools", "mlperf_reference.py")
 SNIPPET = """
@@ -31,10 +29,8 @@ print(json.dumps({"paired": paired, "table": tool.results_table(result)}))
 
 
 def test_students_are_paired_with_the_reference_and_tabulated():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run(
-        [sys.executable, "-c", SNIPPET, TOOL], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    )
+    done = run_python("-c", SNIPPET, TOOL)
+    assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout)
     paired = out["paired"]
     # Student right on images 0, 1, 2; reference on 0, 1: one discordant image, the student's.
@@ -47,14 +43,7 @@ def test_students_are_paired_with_the_reference_and_tabulated():
 
 
 def test_a_missing_student_file_is_one_line_naming_the_flag(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run(
-        [sys.executable, TOOL, f"--output={tmp_path}/s.json", f"--students=blkd={tmp_path}/none.tflite"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    done = run_python(TOOL, f"--output={tmp_path}/s.json", f"--students=blkd={tmp_path}/none.tflite")
     assert done.returncode == 2
     assert (
         done.stderr.strip()

@@ -2,11 +2,8 @@
 tests the figures and the bad input)."""
 
 import json
-import os
-import subprocess
-import sys
 
-from tests.conftest import ROOT
+from tests.conftest import run_python
 
 
 def make_run(folder, models, history):
@@ -27,10 +24,7 @@ def test_the_tool_writes_the_table_json_and_plot_and_leaves_out_a_run_without_th
     old = make_run(tmp_path / "old", [final], ["epoch,accuracy,loss", "0,0.5,1.0"])
     out = tmp_path / "out"
     args = [f"--runs=blkd={blkd},old={old}", "--target=0.85", f"--output_dir={out}"]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, "tools/time_to_accuracy.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    result = run_python("tools/time_to_accuracy.py", *args)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "[time_to_accuracy] blkd: 85.00% at epoch 2, 31.0 s (135.0 s with its teacher)" in result.stdout
     assert f"[time_to_accuracy] old: {old}/student_history.csv has no test_accuracy" in result.stdout
