@@ -204,7 +204,9 @@ def test_bad_arguments_exit_2_with_one_line(checkout, args, message, capsys, mon
 
 
 def test_the_command_names_a_bad_checkout_in_one_line(tmp_path):
-    result = run_python(os.path.join(ROOT, "tools", "carry.py"), "restore", f"--checkout={tmp_path}/nope", cwd=tmp_path)
+    result = run_python(
+        os.path.join(ROOT, "tools", "carry.py"), "restore", f"--checkout={tmp_path}/nope", cwd=tmp_path, timeout=300
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: --checkout={tmp_path}/nope: no such folder; expected the checkout whose runs are carried"

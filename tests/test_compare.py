@@ -189,6 +189,14 @@ print(json.dumps(outcomes))
 """
 
 
+def assert_one_error_line(code, stderr, flag, stdout=""):
+    """Exit status 2, no traceback, and a last line of stderr that is an error naming `flag`."""
+    assert code == 2, (stdout[-1000:], stderr[-2000:])
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and flag in last
+
+
 @pytest.fixture(scope="module")
 def bad_input_outcomes(tmp_path_factory):
     out = tmp_path_factory.mktemp("bad") / "out"
@@ -201,20 +209,13 @@ def bad_input_outcomes(tmp_path_factory):
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_bad_input_is_one_line_and_exit_2(bad_input_outcomes, case):
     out, outcomes = bad_input_outcomes
-    code, stderr = outcomes[case]["code"], outcomes[case]["stderr"]
-    assert code == 2, stderr[-2000:]
-    assert "Traceback" not in stderr
-    last = stderr.strip().splitlines()[-1]
-    assert last.startswith("error:") and case.split()[0] in last
+    assert_one_error_line(outcomes[case]["code"], outcomes[case]["stderr"], case.split()[0])
     assert not out.exists()
 
 
 def test_bad_input_as_a_process_is_one_line_and_exit_2(tmp_path):
     result = run_compare(f"--output_dir={tmp_path / 'out'}", *FAST_FLAGS, *BAD_INPUTS["--methods"])
-    assert result.returncode == 2, (result.stdout[-1000:], result.stderr[-2000:])
-    assert "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error:") and "--methods" in last
+    assert_one_error_line(result.returncode, result.stderr, "--methods", result.stdout)
     assert not (tmp_path / "out").exists()
 
 
