@@ -6,10 +6,17 @@ linker keeps them in flash) and `alignas(16)` (TFLM reads the flatbuffer in
 place and needs it aligned), a header declaring them, and a header that
 registers exactly the model's operators with a
 `tflite::MicroMutableOpResolver<N>`, so no unused kernel takes flash.
+
+For a `.tflite` file already exported (`python -m edge.export --c_array`
+does it while exporting a `.keras` student):
+
+    python -m edge.c_array --model=student_int8.tflite [--output_stem=firmware/model]
 """
 
 import os
 import re
+
+from absl import app, flags
 
 from edge.operators import resolver_method
 from edge.tflm import tflm_footprint
@@ -111,3 +118,35 @@ def write_c_array(tflite_path, output_stem=None):
         "size_bytes": len(data),
         "operators": operators,
     }
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags(flag_values=FLAGS):
+    """The command's flags (in `flag_values`: a test gives its own)."""
+    flags.DEFINE_string("model", None, "the .tflite file", flag_values=flag_values)
+    flags.DEFINE_string(
+        "output_stem", None, "path without extension of the C files (default: the model's)", flag_values=flag_values
+    )
+
+
+def main(argv):
+    """Writes the C files of `--model` and prints one line."""
+    from kdkeras import errors
+
+    errors.check(len(argv) == 1, f"unexpected arguments: {' '.join(argv[1:])}")
+    errors.check(bool(FLAGS.model), "--model: required (a .tflite file)")
+    errors.check(os.path.isfile(FLAGS.model), f"--model={FLAGS.model}: no such file (expected a .tflite file)")
+    written = write_c_array(FLAGS.model, FLAGS.output_stem)
+    print(
+        f"{FLAGS.model}: {written['size_bytes']} bytes as {written['array']} in {written['source']} and "
+        f"{written['header']}; {len(written['operators'])} operators registered in {written['ops_header']}"
+    )
+
+
+if __name__ == "__main__":
+    from kdkeras import cli
+
+    define_flags()
+    app.run(cli.run(main), flags_parser=cli.parse_flags)

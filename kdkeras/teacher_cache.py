@@ -100,15 +100,18 @@ class TeacherCache:
         table: `[views, num_train, num_classes]` float32, memory-mapped.
         filled: whether this process computed it (else it was reused).
         seconds: the fill's duration, over every process that worked on it (0 when reused).
+        fill_seconds: what the fill cost whoever did it, from the cache's header when reused (None for a
+            cache written before headers kept it): a run that reads a shared cache still needed it.
         path: the `.npy` file; `bytes` its size.
     """
 
-    def __init__(self, path, key, table, filled, seconds):
+    def __init__(self, path, key, table, filled, seconds, fill_seconds=None):
         self.path = path
         self.key = key
         self.table = table
         self.filled = filled
         self.seconds = seconds
+        self.fill_seconds = seconds if filled else fill_seconds
 
     @property
     def name(self):
@@ -129,6 +132,7 @@ class TeacherCache:
             "cache": self.name,
             "filled": self.filled,
             "seconds": round(self.seconds, 3),
+            "fill_seconds": None if self.fill_seconds is None else round(self.fill_seconds, 3),
             "bytes": self.bytes,
             "views": self.views,
             "fill_images": int(self.table.shape[0] * self.table.shape[1]) if self.filled else 0,
@@ -141,7 +145,7 @@ def _paths(directory, key):
 
 
 def _usable(npy_path, header_path, key, views, shape_tail):
-    """`(table, None)` when the files on disk hold this cache, else `(None, reason)`."""
+    """`(table, header)` when the files on disk hold this cache, else `(None, reason)`."""
     if not os.path.exists(npy_path) and not os.path.exists(header_path):
         return None, None
     try:
@@ -166,7 +170,7 @@ def _usable(npy_path, header_path, key, views, shape_tail):
         return None, f"its table is unreadable ({error})"
     if table.shape != shape or table.dtype != DTYPE:
         return None, f"its table is {table.shape} {table.dtype}, expected {shape} {np.dtype(DTYPE)}"
-    return table, None
+    return table, header
 
 
 def _partial_paths(npy_path):
@@ -189,7 +193,7 @@ def _fill_so_far(npy_path, key, shape):
 
 
 def _fill(model, splits, views, npy_path, header_path, key, batch_size, verbose=1):
-    """Runs `model` on every view of every example; returns `(table, seconds)`.
+    """Runs `model` on every view of every example; returns `(table, seconds)`, the seconds kept in the header.
 
     The table grows in `<name>.partial.npy`, with the views done so far in `<name>.partial.json` (written after
     each view), so a fill stopped half-way goes on from its next view, its seconds so far counted; finished, it
@@ -252,9 +256,11 @@ def _fill(model, splits, views, npy_path, header_path, key, batch_size, verbose=
         "bytes": os.path.getsize(npy_path),
         "sha256": io.file_sha256(npy_path),
     }
+    seconds = seconds_before + time.perf_counter() - start
+    header["fill_seconds"] = round(seconds, 3)
     io.write_json_atomic(header_path, header)
     os.remove(progress_path)
-    return np.load(npy_path, mmap_mode="r"), seconds_before + time.perf_counter() - start
+    return np.load(npy_path, mmap_mode="r"), seconds
 
 
 def open_or_fill(model, splits, epochs, directory, source="teacher", batch_size=256, verbose=1):
@@ -273,10 +279,11 @@ def open_or_fill(model, splits, epochs, directory, source="teacher", batch_size=
     key = cache_key(model, splits)
     npy_path, header_path = _paths(directory, key)
     shape_tail = (int(splits.info.num_train), int(splits.info.num_classes))
-    table, reason = _usable(npy_path, header_path, key, views, shape_tail)
+    table, found = _usable(npy_path, header_path, key, views, shape_tail)
     if table is not None:
         print(f"[kdkeras] {source} logits: reusing the cache {npy_path} ({table.shape[0]} views)")
-        return TeacherCache(npy_path, key, table, filled=False, seconds=0.0)
+        return TeacherCache(npy_path, key, table, filled=False, seconds=0.0, fill_seconds=found.get("fill_seconds"))
+    reason = found
     if reason:
         print(f"[kdkeras] {source} logits: not using the cache {npy_path}: {reason}; filling it again")
     print(f"[kdkeras] {source} logits: filling the cache {npy_path} ({views} views x {shape_tail[0]} images)")

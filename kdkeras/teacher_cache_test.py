@@ -108,6 +108,9 @@ def test_a_second_run_reuses_the_cache_and_more_epochs_refill_it(tmp_path, capsy
     fewer = teacher_cache.open_or_fill(model, splits, 1, str(tmp_path))
     assert first.filled and not again.filled and not fewer.filled
     np.testing.assert_array_equal(first.table, again.table)
+    # A reader spent nothing on the fill, but its record still says what the fill cost whoever did it.
+    assert again.seconds == 0.0 and first.seconds > 0
+    assert again.record("teacher")["fill_seconds"] == first.record("teacher")["fill_seconds"] == round(first.seconds, 3)
     more = teacher_cache.open_or_fill(model, splits, 3, str(tmp_path))
     assert more.filled and more.table.shape[0] == 3 and "needs 3" in capsys.readouterr().out
     np.testing.assert_allclose(more.table[:2], first.table[:2], atol=1e-6)

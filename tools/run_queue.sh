@@ -16,7 +16,10 @@
 #      check of its length (configs/study/mnist_epochs_check.flags: NOKD for 20 epochs, records kept in
 #      results/mnist/epochs_check/), then the study (configs/compare/mnist_study.flags);
 #   7. the MLPerf Tiny recipe (configs/edge/: the teacher, kept in results/mlperf_tiny/teacher/, then NOKD, BLKD and
-#      DIST students of mlperf_resnet8; the two distilled ones share one teacher cache).
+#      DIST students of mlperf_resnet8, the two distilled ones sharing one teacher cache, each kept with its int8
+#      file in results/mlperf_tiny/<method>/), then its figures: results/mlperf_tiny/students.json and .md (each
+#      student beside the reference files, paired with the int8 one), time_to_accuracy.{json,md,png} and the C
+#      files of the DIST student (results/mlperf_tiny/dist/student_int8.{cc,h}, _ops.h).
 # Before a session stops, `python tools/carry.py save RUN_DIR` of the unfinished run, committed, lets the next
 # session (perhaps on another machine) resume it. A method's run whose records are kept in results/ (an earlier
 # session, perhaps on another machine) is not trained again; nor is a shared teacher kept there, whose model every
@@ -66,9 +69,21 @@ peer() {
 
 mlperf() {
   keep_teacher configs/edge/mlperf_teacher.flags runs/mlperf_tiny/teacher results/mlperf_tiny/teacher || return 1
+  local part kept students=() runs=(teacher=results/mlperf_tiny/teacher)
   for part in nokd blkd dist; do
-    idle python -m kdkeras.train --flagfile="configs/edge/mlperf_$part.flags" || return 1
+    kept=results/mlperf_tiny/$part
+    keep_teacher "configs/edge/mlperf_$part.flags" "runs/mlperf_tiny/$part" "$kept" || return 1
+    [ -f "$kept/student_int8.tflite" ] || cp "runs/mlperf_tiny/$part/student_int8.tflite" "$kept"/ || return 1
+    students+=("$part=$kept/student_int8.tflite")
+    runs+=("$part=$kept")
   done
+  # The figures of issue 31 from the kept records: the students beside the reference files on both test sets,
+  # paired with its int8 file; time to 85%; the C files of DIST's int8 student, the recipe's named student.
+  local IFS=,
+  idle python tools/mlperf_reference.py --nochecks --work_dir=runs/mlperf_tiny/students \
+    --output=results/mlperf_tiny/students.json --students="${students[*]}" || return 1
+  idle python tools/time_to_accuracy.py --runs="${runs[*]}" --target=0.85 --output_dir=results/mlperf_tiny || return 1
+  idle python -m edge.c_array --model=results/mlperf_tiny/dist/student_int8.tflite
 }
 
 step "CIFAR-10 shared teacher" keep_teacher configs/study/cifar10_teacher.flags runs/study/cifar10/teacher results/cifar10_round2/teacher

@@ -15,15 +15,18 @@ What is read, from a kdkeras run folder or a study's records folder
   `--test_every_epoch`) and `train_seconds` (training seconds so far, the
   test evaluation left out; `kdkeras.pipelines.records`);
 - the final model's record: its `train_seconds`, which include the fill of
-  its teacher cache, `cache_seconds`, before its first epoch;
+  its teacher cache, `cache_seconds`, before its first epoch; a cache it
+  read, filled by another run (two students sharing one teacher), by the
+  fill's own seconds (`fill_seconds` of its entry in `caches`);
 - its teachers: every other model of the run (teacher, TAKD's assistants,
   GSKD's earlier stages, Re-KD's small model), each its record's
   `train_seconds`; a `--teacher_checkpoint` model by the record beside its
   file (`<role>.json` or `results.json`, as the study reads it): its own
   training, not that of any teacher it had.
 
-"With teacher" seconds are the model's own plus its cache fill plus its
-teachers' training seconds: what a run from nothing costs. A history
+"With teacher" seconds are the model's own plus its cache fill (its own or
+the one it read) plus its teachers' training seconds: what a run from
+nothing costs, so a fill shared by two runs counts in each. A history
 without the two columns (trained before they were logged, or without
 `--test_every_epoch`) is said in one line and left out.
 """
@@ -104,6 +107,19 @@ def _teachers(payload, final, say):
     return (None if total is None else round(total, 3)), out
 
 
+def _shared_fill(final, say):
+    """Seconds of the cache fills `final` read but did not do (None when a cache's entry lacks them)."""
+    total = 0.0
+    for cache in final.get("caches") or []:
+        if cache.get("filled", True):
+            continue
+        if cache.get("fill_seconds") is None:
+            say(f"the fill of the cache {cache.get('cache')} it read is not recorded (written before kdkeras kept it)")
+            return None
+        total += float(cache["fill_seconds"])
+    return round(total, 3)
+
+
 def read_run(label, folder, target, say=print):
     """The time-to-accuracy figures of the run in `folder` (see the module's docstring), or None when its
     history lacks them (said through `say`, in one line).
@@ -136,8 +152,10 @@ def read_run(label, folder, target, say=print):
         note(f"{path} has no {' or '.join(missing)} per epoch ({why}); skipped")
         return None
     cache = float(final.get("cache_seconds") or 0.0)
+    shared = _shared_fill(final, note)
     teacher, teachers = _teachers(payload, final, note)
-    before = None if teacher is None else teacher + cache  # seconds spent before the model's first epoch
+    # Seconds spent before the model's first epoch, by it or for it.
+    before = None if None in (teacher, shared) else teacher + cache + shared
     epochs = []
     for row in history:
         seconds, accuracy = _number(row.get("train_seconds")), _number(row.get("test_accuracy"))
@@ -161,6 +179,7 @@ def read_run(label, folder, target, say=print):
         "test_accuracy": final.get("test_accuracy"),
         "train_seconds": own,
         "cache_seconds": round(cache, 3),
+        "shared_fill_seconds": shared,
         "teacher_seconds": teacher,
         "teachers": teachers,
         "train_seconds_with_teacher": None if before is None else round(own + before, 3),
@@ -200,8 +219,9 @@ def markdown(payload):
         "# Time to accuracy",
         "",
         f"Target: {_percent(target)}% test accuracy. Seconds are training seconds (the per-epoch test "
-        'evaluation left out); "with teacher" adds the teacher cache fill and the training of the run\'s '
-        "other models (teacher, assistants, earlier stages), as a run from nothing costs.",
+        'evaluation left out); "with teacher" adds the teacher cache fill (the run\'s own, or the one it read '
+        "from another run) and the training of the run's other models (teacher, assistants, earlier stages), "
+        "as a run from nothing costs.",
         "",
         "| run | method | model | epochs | final test % | train s | train s with teacher "
         f"| first epoch ≥ {_percent(target)}% | its train s | its train s with teacher |",

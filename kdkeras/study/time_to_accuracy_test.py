@@ -69,6 +69,24 @@ def test_a_checkpoint_teachers_seconds_come_from_its_own_record(tmp_path):
     assert run["target_seconds"] == 40.0 and len(said) == 1 and "student.keras" in said[0]
 
 
+def test_a_cache_read_from_another_run_counts_its_fill_in_the_seconds_with_teacher(tmp_path):
+    teacher = {"role": "teacher", "arch": "plain4", "train_seconds": 100.0}
+    rows = [HEADER, "0,0.7,1.0,0.86,0.9,12.0"]
+    read = {"source": "teacher", "cache": "abc", "filled": False, "seconds": 0.0, "fill_seconds": 30.0}
+    folder = make_run(tmp_path / "dist", [teacher, student(train_seconds=12.0, caches=[read])], rows)
+    run = tta.read_run("dist", folder, 0.85)
+    # Its own 12 s, nothing filled by it, the 30 s fill it read and the teacher's 100 s: 142 s from nothing.
+    assert (run["train_seconds"], run["cache_seconds"], run["shared_fill_seconds"]) == (12.0, 0.0, 30.0)
+    assert run["train_seconds_with_teacher"] == run["target_seconds_with_teacher"] == 142.0
+
+    said = []
+    older = {**read, "fill_seconds": None}
+    folder = make_run(tmp_path / "older", [teacher, student(train_seconds=12.0, caches=[older])], rows)
+    run = tta.read_run("older", folder, 0.85, said.append)
+    assert run["train_seconds_with_teacher"] is None and run["target_seconds"] == 12.0
+    assert len(said) == 1 and "abc" in said[0]
+
+
 def test_runs_without_the_columns_are_said_and_left_out_and_the_files_are_written(tmp_path, blkd):
     old = make_run(tmp_path / "old", [student(train_seconds=9.0)], ["epoch,accuracy,loss", "0,0.5,1.0"])
     nokd = make_run(
