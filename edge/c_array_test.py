@@ -126,18 +126,22 @@ def test_cli_writes_the_c_files(keras_model_path, tmp_path):
     assert _array_bytes((tmp_path / "student.cc").read_text()) == output.read_bytes()
 
 
-def test_the_command_writes_the_c_files_of_a_tflite_file(written, tmp_path):
-    path, _ = written
-    stem = tmp_path / "firmware" / "model"
-    stem.parent.mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "edge.c_array", f"--model={path}", f"--output_stem={stem}"],
+def _command(*flags):
+    return subprocess.run(
+        [sys.executable, "-m", "edge.c_array", *flags],
         cwd=REPO,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_the_command_writes_the_c_files_of_a_tflite_file(written, tmp_path):
+    path, _ = written
+    stem = tmp_path / "firmware" / "model"
+    stem.parent.mkdir()
+    result = _command(f"--model={path}", f"--output_stem={stem}")
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.strip().splitlines()) == 1 and "student_int8_tflite" in result.stdout
     assert sorted(os.listdir(stem.parent)) == ["model.cc", "model.h", "model_ops.h"]
@@ -146,13 +150,6 @@ def test_the_command_writes_the_c_files_of_a_tflite_file(written, tmp_path):
 
 
 def test_the_command_refuses_a_missing_file_in_one_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "edge.c_array", f"--model={tmp_path / 'absent.tflite'}"],
-        cwd=REPO,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _command(f"--model={tmp_path / 'absent.tflite'}")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines()[-1].endswith("absent.tflite: no such file (expected a .tflite file)")
