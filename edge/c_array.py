@@ -138,6 +138,8 @@ def main(argv):
     errors.check(len(argv) == 1, f"unexpected arguments: {' '.join(argv[1:])}")
     errors.check(bool(FLAGS.model), "--model: required (a .tflite file)")
     errors.check(os.path.isfile(FLAGS.model), f"--model={FLAGS.model}: no such file (expected a .tflite file)")
+    if FLAGS.output_stem:
+        os.makedirs(os.path.dirname(FLAGS.output_stem) or ".", exist_ok=True)
     written = write_c_array(FLAGS.model, FLAGS.output_stem)
     print(
         f"{FLAGS.model}: {written['size_bytes']} bytes as {written['array']} in {written['source']} and "

@@ -139,8 +139,7 @@ def _command(*flags):
 
 def test_the_command_writes_the_c_files_of_a_tflite_file(written, tmp_path):
     path, _ = written
-    stem = tmp_path / "firmware" / "model"
-    stem.parent.mkdir()
+    stem = tmp_path / "firmware" / "model"  # its folder is made
     result = _command(f"--model={path}", f"--output_stem={stem}")
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.strip().splitlines()) == 1 and "student_int8_tflite" in result.stdout

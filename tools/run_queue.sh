@@ -16,8 +16,8 @@
 #      check of its length (configs/study/mnist_epochs_check.flags: NOKD for 20 epochs, records kept in
 #      results/mnist/epochs_check/), then the study (configs/compare/mnist_study.flags);
 #   7. the MLPerf Tiny recipe (configs/edge/: the teacher, kept in results/mlperf_tiny/teacher/, then NOKD, BLKD and
-#      DIST students of mlperf_resnet8, the two distilled ones sharing one teacher cache, each kept with its int8
-#      file in results/mlperf_tiny/<method>/), then its figures: results/mlperf_tiny/students.json and .md (each
+#      DIST students of mlperf_resnet8, the two distilled ones sharing one teacher cache, each kept with its model
+#      and int8 file in results/mlperf_tiny/<method>/), then its figures: results/mlperf_tiny/students.json and .md (each
 #      student beside the reference files, paired with the int8 one), time_to_accuracy.{json,md,png} and the C
 #      files of the DIST student (results/mlperf_tiny/dist/student_int8.{cc,h}, _ops.h).
 # Before a session stops, `python tools/carry.py save RUN_DIR` of the unfinished run, committed, lets the next
@@ -47,15 +47,19 @@ if [ ! -d data/cifar10-png/train ]; then
 fi
 
 # keep_run FLAGFILE TRAINED_DIR KEPT_DIR [model]: trains the run of FLAGFILE (or finds it finished) and keeps its
-# records (and, with "model", its model) in KEPT_DIR, once; a kept run is never trained again. A shared teacher is
-# kept with its model: every later row must pair with it.
+# records (and, with "model", its model and its int8 file if it exported one) in KEPT_DIR, once; a kept run is never
+# trained again. A shared teacher is kept with its model: every later row must pair with it. The files are copied
+# before the records, each to a temporary name first, so a stop half-way leaves no kept run with a broken file.
 keep_run() {
-  local flagfile=$1 trained=$2 kept=$3 model=${4:-}
+  local flagfile=$1 trained=$2 kept=$3 model=${4:-} file
   [ -f "$kept/results.json" ] && return 0
   idle python -m kdkeras.train --flagfile="$flagfile" || return 1
   mkdir -p "$kept"
   if [ "$model" = model ]; then
-    cp "$trained/student.keras" "$kept/.student.keras.partial" && mv "$kept/.student.keras.partial" "$kept/student.keras"
+    for file in student.keras student_int8.tflite; do
+      [ -f "$trained/$file" ] || continue
+      cp "$trained/$file" "$kept/.$file.partial" && mv "$kept/.$file.partial" "$kept/$file" || return 1
+    done
   fi
   cp "$trained"/*.csv "$kept"/ && cp "$trained"/*.json "$kept"/
 }
@@ -72,8 +76,7 @@ mlperf() {
   local part kept students=() runs=(teacher=results/mlperf_tiny/teacher)
   for part in nokd blkd dist; do
     kept=results/mlperf_tiny/$part
-    keep_teacher "configs/edge/mlperf_$part.flags" "runs/mlperf_tiny/$part" "$kept" || return 1
-    [ -f "$kept/student_int8.tflite" ] || cp "runs/mlperf_tiny/$part/student_int8.tflite" "$kept"/ || return 1
+    keep_run "configs/edge/mlperf_$part.flags" "runs/mlperf_tiny/$part" "$kept" model || return 1
     students+=("$part=$kept/student_int8.tflite")
     runs+=("$part=$kept")
   done
