@@ -16,8 +16,9 @@
 #      check of its length (configs/study/mnist_epochs_check.flags: NOKD for 20 epochs, records kept in
 #      results/mnist/epochs_check/), then the study (configs/compare/mnist_study.flags);
 #   7. the MLPerf Tiny recipe (configs/edge/: the teacher, kept in results/mlperf_tiny/teacher/, then NOKD, BLKD and
-#      DIST students of mlperf_resnet8, the two distilled ones sharing one teacher cache, each kept with its model
-#      and int8 file in results/mlperf_tiny/<method>/), then its figures: results/mlperf_tiny/students.json and .md (each
+#      DIST students of mlperf_resnet8 and DIST's loss-scale control, BLKD with its loss times 5, the distilled
+#      ones sharing one teacher cache, each kept with its model and int8 file in results/mlperf_tiny/<run>/), then
+#      its figures: results/mlperf_tiny/students.json and .md (each
 #      student beside the reference files, paired with the int8 one), time_to_accuracy.{json,md,png} and the C
 #      files of the DIST student (results/mlperf_tiny/dist/student_int8.{cc,h}, _ops.h).
 # Before a session stops, `python tools/carry.py save RUN_DIR` of the unfinished run, committed, lets the next
@@ -74,7 +75,7 @@ peer() {
 mlperf() {
   keep_teacher configs/edge/mlperf_teacher.flags runs/mlperf_tiny/teacher results/mlperf_tiny/teacher || return 1
   local part kept students=() runs=(teacher=results/mlperf_tiny/teacher)
-  for part in nokd blkd dist; do
+  for part in nokd blkd dist blkd_loss_weight5; do
     kept=results/mlperf_tiny/$part
     keep_run "configs/edge/mlperf_$part.flags" "runs/mlperf_tiny/$part" "$kept" model || return 1
     students+=("$part=$kept/student_int8.tflite")
