@@ -110,37 +110,31 @@ def test_a_model_tflm_cannot_run_gets_no_c_files(sign_tflite, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_cli_writes_the_c_files(keras_model_path, tmp_path):
-    output = tmp_path / "student.tflite"
-    result = subprocess.run(
-        [sys.executable, "-m", "edge.export", f"--model={keras_model_path}", f"--output={output}", "--c_array"],
+def _command(module, *flags):
+    """`python -m <module> <flags>` from the repository, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *flags],
         cwd=REPO,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_cli_writes_the_c_files(keras_model_path, tmp_path):
+    output = tmp_path / "student.tflite"
+    result = _command("edge.export", f"--model={keras_model_path}", f"--output={output}", "--c_array")
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.strip().splitlines()) == 1 and "5 operators" in result.stdout
     assert sorted(os.listdir(tmp_path)) == ["student.cc", "student.h", "student.tflite", "student_ops.h"]
     assert _array_bytes((tmp_path / "student.cc").read_text()) == output.read_bytes()
 
 
-def _command(*flags):
-    return subprocess.run(
-        [sys.executable, "-m", "edge.c_array", *flags],
-        cwd=REPO,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_the_command_writes_the_c_files_of_a_tflite_file(written, tmp_path):
     path, _ = written
     stem = tmp_path / "firmware" / "model"  # its folder is made
-    result = _command(f"--model={path}", f"--output_stem={stem}")
+    result = _command("edge.c_array", f"--model={path}", f"--output_stem={stem}")
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.strip().splitlines()) == 1 and "student_int8_tflite" in result.stdout
     assert sorted(os.listdir(stem.parent)) == ["model.cc", "model.h", "model_ops.h"]
@@ -149,6 +143,6 @@ def test_the_command_writes_the_c_files_of_a_tflite_file(written, tmp_path):
 
 
 def test_the_command_refuses_a_missing_file_in_one_line(tmp_path):
-    result = _command(f"--model={tmp_path / 'absent.tflite'}")
+    result = _command("edge.c_array", f"--model={tmp_path / 'absent.tflite'}")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines()[-1].endswith("absent.tflite: no such file (expected a .tflite file)")
