@@ -24,7 +24,11 @@ result = {
     "students": {"blkd": {"test_sets": {"lossless_1000": figures(0.9, 0.901)},
                           "paired_with_reference_int8": {"litert": paired}}},
 }
-print(json.dumps({"paired": paired, "table": tool.results_table(result)}))
+timed = json.loads(json.dumps(result))
+timed["files"]["int8"]["test_sets"]["lossless_1000"]["latency_ms"] = {"median": 0.0921, "p90": 0.0964}
+timed["files"]["int8"]["test_sets"]["lossless_1000"]["tflm"]["latency_ms"] = {"median": 10.4114, "p90": 10.9571}
+timed["students"]["blkd"]["test_sets"]["lossless_1000"]["latency_ms"] = {"median": 0.078, "p90": 0.079}
+print(json.dumps({"paired": paired, "table": tool.results_table(result), "timed": tool.results_table(timed)}))
 """
 
 
@@ -40,6 +44,15 @@ def test_students_are_paired_with_the_reference_and_tabulated():
     assert "| reference `ref.tflite` | int8 | 87.80% / 88.00% | 75.43% / 75.48% | 98,496 | 55,984 |" in table
     assert "| student `blkd` | int8 | 90.00% / 90.10% | not measured | 98,496 | 55,984 |" in table
     assert "| blkd | litert | 75.00% | 50.00% | +25.00 [" in table and "| 1 | 0 | 1.0000 |" in table
+    assert "Latency" not in table
+
+
+def test_latencies_are_tabulated_when_timed():
+    done = run_python("-c", SNIPPET, TOOL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    timed = json.loads(done.stdout)["timed"]
+    assert "| reference `ref.tflite` | 98,496 | 0.092 / 0.096 ms | 10.411 / 10.957 ms |" in timed
+    assert "| student `blkd` | 98,496 | 0.078 / 0.079 ms | not timed |" in timed
 
 
 def test_a_missing_student_file_is_one_line_naming_the_flag(tmp_path):

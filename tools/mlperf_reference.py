@@ -247,7 +247,32 @@ def results_table(result):
                     f"{100 * p['difference']:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] points | "
                     f"{p['a_right_b_wrong']} | {p['a_wrong_b_right']} | {p['mcnemar_p']:.4f} |"
                 )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + latency_table(rows)) + "\n"
+
+
+def _median_and_p90(latency):
+    return "not timed" if not latency else f"{latency['median']:.3f} / {latency['p90']:.3f} ms"
+
+
+def latency_table(rows):
+    """Markdown lines of the latencies `--latency` timed on the lossless images; none if nothing was timed."""
+    timed = [(label, entry["test_sets"]["lossless_1000"]) for label, entry in rows]
+    timed = [(label, figures) for label, figures in timed if figures.get("latency_ms")]
+    if not timed:
+        return []
+    lines = [
+        "",
+        "Latency on this machine, batch 1, on the 1,000 lossless test images (compare within one sitting only):",
+        "",
+        "| file | bytes | LiteRT, 1 thread: median / p90 | TFLite Micro reference kernels: median / p90 |",
+        "|---|---|---|---|",
+    ]
+    for label, figures in timed:
+        lines.append(
+            f"| {label} | {figures['size_bytes']:,} | {_median_and_p90(figures['latency_ms'])} | "
+            f"{_median_and_p90(figures.get('tflm', {}).get('latency_ms'))} |"
+        )
+    return lines
 
 
 def measure(path, stem, test_sets):
