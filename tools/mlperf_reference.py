@@ -15,8 +15,9 @@ other jobs gives latencies that say nothing. On a quiet machine,
 
 times every file as `edge.benchmark` does by default (200 runs after 20;
 in TFLite Micro, every one of the 1,000 lossless images) and keeps the
-latencies; it measures on the lossless test set only. A benchmark's JSON in `--work_dir` is reused, so
-a stopped run goes on where it stopped.
+latencies; it measures on the lossless test set only, and the Markdown beside the JSON ends with a
+latency table. A benchmark's JSON in `--work_dir` is reused, so a stopped run goes on where it stopped
+(and a new sitting needs a new `--work_dir`).
 
 Two checks beside them explain figures that look odd (`--checks`, on by
 default; both read the test images directly, not through the benchmark):
