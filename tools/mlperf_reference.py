@@ -257,7 +257,7 @@ def _median_and_p90(latency):
 
 def latency_table(rows):
     """Markdown lines of the latencies `--latency` timed on the lossless images; none if nothing was timed."""
-    timed = [(label, entry["test_sets"]["lossless_1000"]) for label, entry in rows]
+    timed = [(label, entry["test_sets"].get("lossless_1000", {})) for label, entry in rows]
     timed = [(label, figures) for label, figures in timed if figures.get("latency_ms")]
     if not timed:
         return []
